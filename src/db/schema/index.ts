@@ -1,0 +1,7 @@
+export * from "./approvals.ts";
+export * from "./deliveries.ts";
+export * from "./events.ts";
+export * from "./executions.ts";
+export * from "./phases.ts";
+export * from "./registry.ts";
+export * from "./runs.ts";

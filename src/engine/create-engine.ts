@@ -1,0 +1,71 @@
+import { abortRun } from "./abort-run.ts";
+import { admitQueuedRuns } from "./admit-queued-runs.ts";
+import { advanceRun } from "./advance-run.ts";
+import {
+  appendTranscript,
+  executionsForCleanup,
+  finishExecution,
+  heartbeatExecution,
+  markDisposed,
+  recordCleanupFailure,
+  recordExecutionHandle,
+  registerExecution,
+} from "./execution-records.ts";
+import { getAttemptContext } from "./get-attempt-context.ts";
+import { getRunStatus } from "./get-run-status.ts";
+import { pauseRun } from "./pause-run.ts";
+import { recordPhaseResult } from "./record-phase-result.ts";
+import { resumeRun } from "./resume-run.ts";
+import { signalApproval } from "./signal-approval.ts";
+import { startRun } from "./start-run.ts";
+import { supersedeAttempt } from "./supersede-attempt.ts";
+import { sweepRuns } from "./sweep-runs.ts";
+import type { EngineDeps } from "./types.ts";
+
+type Bound<F> = F extends (deps: EngineDeps, ...args: infer A) => infer R
+  ? (...args: A) => R
+  : never;
+
+function bind<F extends (deps: EngineDeps, ...args: never[]) => unknown>(
+  deps: EngineDeps,
+  fn: F,
+): Bound<F> {
+  return ((...args: never[]) => fn(deps, ...args)) as Bound<F>;
+}
+
+/**
+ * The run engine: every command is one Postgres transaction that also appends the
+ * run's events and enqueues its follow-up jobs. It never talks to GitHub, git or a
+ * runner; jobs do, and report back through the execution and result commands.
+ *
+ * @example
+ * const engine = createEngine({ db, boss, registry, limits, log });
+ * const { runId } = await engine.startRun({ startKey: deliveryId, repository: "o/r", ... });
+ */
+export function createEngine(deps: EngineDeps) {
+  return {
+    deps,
+    startRun: bind(deps, startRun),
+    signalApproval: bind(deps, signalApproval),
+    pauseRun: bind(deps, pauseRun),
+    resumeRun: bind(deps, resumeRun),
+    abortRun: bind(deps, abortRun),
+    advanceRun: bind(deps, advanceRun),
+    admitQueuedRuns: bind(deps, admitQueuedRuns),
+    getRunStatus: bind(deps, getRunStatus),
+    getAttemptContext: bind(deps, getAttemptContext),
+    recordPhaseResult: bind(deps, recordPhaseResult),
+    supersedeAttempt: bind(deps, supersedeAttempt),
+    sweepRuns: bind(deps, sweepRuns),
+    registerExecution: bind(deps, registerExecution),
+    recordExecutionHandle: bind(deps, recordExecutionHandle),
+    heartbeatExecution: bind(deps, heartbeatExecution),
+    finishExecution: bind(deps, finishExecution),
+    appendTranscript: bind(deps, appendTranscript),
+    markDisposed: bind(deps, markDisposed),
+    executionsForCleanup: bind(deps, executionsForCleanup),
+    recordCleanupFailure: bind(deps, recordCleanupFailure),
+  };
+}
+
+export type Engine = ReturnType<typeof createEngine>;

@@ -1,0 +1,213 @@
+import { and, eq, sql } from "drizzle-orm";
+import {
+  type ExecutionState,
+  phaseAttempts,
+  type RunnerHandle,
+  runnerExecutions,
+  runPhases,
+} from "../db/schema/index.ts";
+import { withRun } from "./run-transition.ts";
+import type { EngineDeps, ExecutionRow } from "./types.ts";
+
+/**
+ * The runner's bookkeeping: which executions exist, their handles, transcripts and
+ * heartbeats. These are the only writes the runner layer makes, each through here.
+ */
+
+export interface RegisterExecutionInput {
+  runId: string;
+  attemptId: string;
+  revision: number;
+  backend: string;
+}
+
+export type RegisterExecutionResult =
+  | { status: "registered"; executionId: string }
+  /** The attempt is no longer running (stopped, superseded, finished). */
+  | { status: "stale" }
+  /** This attempt already had this execution: the worker that ran it died. */
+  | { status: "orphaned"; executionId: string };
+
+export async function registerExecution(
+  deps: EngineDeps,
+  input: RegisterExecutionInput,
+): Promise<RegisterExecutionResult> {
+  return withRun(deps, input.runId, async (t) => {
+    const [attempt] = await t.tx
+      .select({
+        state: phaseAttempts.state,
+        phaseId: phaseAttempts.phaseId,
+        attempt: phaseAttempts.attempt,
+      })
+      .from(phaseAttempts)
+      .where(eq(phaseAttempts.id, input.attemptId));
+    if (attempt === undefined || attempt.state !== "running") return { status: "stale" as const };
+    const [existing] = await t.tx
+      .select({ id: runnerExecutions.id })
+      .from(runnerExecutions)
+      .where(
+        and(
+          eq(runnerExecutions.attemptId, input.attemptId),
+          eq(runnerExecutions.revision, input.revision),
+        ),
+      );
+    if (existing !== undefined) return { status: "orphaned" as const, executionId: existing.id };
+    const [phase] = await t.tx
+      .select({ role: runPhases.role, key: runPhases.phaseKey })
+      .from(runPhases)
+      .where(eq(runPhases.id, attempt.phaseId));
+    const [row] = await t.tx
+      .insert(runnerExecutions)
+      .values({
+        runId: input.runId,
+        phaseId: attempt.phaseId,
+        attemptId: input.attemptId,
+        revision: input.revision,
+        role: phase?.role ?? "unknown",
+        backend: input.backend,
+      })
+      .returning({ id: runnerExecutions.id });
+    if (row === undefined) throw new Error("insert into runner_executions returned nothing");
+    await t.emit(
+      "execution.started",
+      {
+        executionId: row.id,
+        phaseKey: phase?.key,
+        attempt: attempt.attempt,
+        revision: input.revision,
+        backend: input.backend,
+      },
+      row.id,
+    );
+    return { status: "registered" as const, executionId: row.id };
+  });
+}
+
+/** Persists the handle so a cleanup in another process, or after a restart, finds the execution. */
+export async function recordExecutionHandle(
+  deps: EngineDeps,
+  executionId: string,
+  handle: RunnerHandle,
+): Promise<void> {
+  await deps.db
+    .update(runnerExecutions)
+    .set({ handle, heartbeatAt: sql`now()` })
+    .where(eq(runnerExecutions.id, executionId));
+}
+
+/**
+ * Proves the execution is alive and asks whether it should go on: false once its
+ * attempt was stopped (pause, abort, supersede) by any process.
+ */
+export async function heartbeatExecution(deps: EngineDeps, executionId: string): Promise<boolean> {
+  const rows = await deps.db
+    .update(runnerExecutions)
+    .set({ heartbeatAt: sql`now()` })
+    .where(eq(runnerExecutions.id, executionId))
+    .returning({ attemptId: runnerExecutions.attemptId, state: runnerExecutions.state });
+  const row = rows[0];
+  if (row === undefined || row.state !== "running") return false;
+  const [attempt] = await deps.db
+    .select({ state: phaseAttempts.state })
+    .from(phaseAttempts)
+    .where(eq(phaseAttempts.id, row.attemptId));
+  return attempt?.state === "running";
+}
+
+export interface FinishExecutionInput {
+  runId: string;
+  executionId: string;
+  state: Exclude<ExecutionState, "running">;
+  exit: Record<string, unknown>;
+}
+
+/** Records how an execution ended, with one `execution.finished` event per execution. */
+export async function finishExecution(
+  deps: EngineDeps,
+  input: FinishExecutionInput,
+): Promise<void> {
+  await withRun(deps, input.runId, async (t) => {
+    const [row] = await t.tx
+      .update(runnerExecutions)
+      .set({
+        // A run that ended meanwhile already marked it failed_needs_human; keep that.
+        state: sql`case when ${runnerExecutions.state} = 'running' then ${input.state} else ${runnerExecutions.state} end`,
+        exit: input.exit,
+        endedAt: sql`coalesce(${runnerExecutions.endedAt}, now())`,
+      })
+      .where(eq(runnerExecutions.id, input.executionId))
+      .returning({ state: runnerExecutions.state, revision: runnerExecutions.revision });
+    await t.emit(
+      "execution.finished",
+      { executionId: input.executionId, state: row?.state, revision: row?.revision, ...input.exit },
+      input.executionId,
+    );
+  });
+}
+
+/** Appends captured transcript text and moves the capture offset past it. */
+export async function appendTranscript(
+  deps: EngineDeps,
+  executionId: string,
+  chunks: { seq: number; text: string }[],
+): Promise<void> {
+  if (chunks.length === 0) return;
+  const last = Math.max(...chunks.map((chunk) => chunk.seq));
+  const text = chunks.map((chunk) => chunk.text).join("");
+  await deps.db
+    .update(runnerExecutions)
+    .set({
+      transcript: sql`${runnerExecutions.transcript} || ${text}`,
+      lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
+    })
+    .where(
+      and(eq(runnerExecutions.id, executionId), sql`${runnerExecutions.lastCaptureSeq} < ${last}`),
+    );
+}
+
+export async function markDisposed(deps: EngineDeps, executionId: string): Promise<void> {
+  await deps.db
+    .update(runnerExecutions)
+    .set({ disposedAt: sql`coalesce(${runnerExecutions.disposedAt}, now())` })
+    .where(eq(runnerExecutions.id, executionId));
+}
+
+/** The executions cleanup should visit: the listed ones, or all of the run's. */
+export async function executionsForCleanup(
+  deps: EngineDeps,
+  runId: string,
+  executionIds?: string[],
+): Promise<ExecutionRow[]> {
+  const rows = await deps.db
+    .select()
+    .from(runnerExecutions)
+    .where(eq(runnerExecutions.runId, runId));
+  return executionIds === undefined ? rows : rows.filter((row) => executionIds.includes(row.id));
+}
+
+/** Records that cleanup could not capture or stop an execution; the job then retries. */
+export async function recordCleanupFailure(
+  deps: EngineDeps,
+  input: {
+    runId: string;
+    executionId: string;
+    step: "capture" | "dispose";
+    code: string;
+    message: string;
+    attempt: string;
+  },
+): Promise<void> {
+  await withRun(deps, input.runId, async (t) => {
+    await t.emit(
+      "cleanup.failed",
+      {
+        executionId: input.executionId,
+        step: input.step,
+        code: input.code,
+        category: "runner",
+        message: input.message,
+      },
+      `${input.executionId}:${input.step}:${input.attempt}`,
+    );
+  });
+}

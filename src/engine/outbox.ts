@@ -1,0 +1,45 @@
+/**
+ * The follow-up work the engine asks for. Each transition enqueues these in its
+ * own transaction (the transactional outbox); `jobs/` holds one handler per queue.
+ */
+export const QUEUES = {
+  advanceRun: "run-advance",
+  executePhase: "phase-execute",
+  cleanupRun: "run-cleanup",
+  admitRuns: "runs-admit",
+  sweep: "runs-sweep",
+  deadLetter: "jobs-dead-letter",
+} as const;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export interface AdvanceRunPayload {
+  runId: string;
+  reason: string;
+}
+
+export interface ExecutePhasePayload {
+  runId: string;
+  phaseId: string;
+  attemptId: string;
+  attempt: number;
+}
+
+export interface CleanupRunPayload {
+  runId: string;
+  reason: string;
+  /** Only these executions (a paused attempt); all of the run's when absent. */
+  executionIds?: string[];
+}
+
+export type AdmitRunsPayload = { reason: string };
+export type SweepPayload = { reason: string };
+
+export interface QueuePayloads {
+  "run-advance": AdvanceRunPayload;
+  "phase-execute": ExecutePhasePayload;
+  "run-cleanup": CleanupRunPayload;
+  "runs-admit": AdmitRunsPayload;
+  "runs-sweep": SweepPayload;
+  "jobs-dead-letter": Record<string, unknown>;
+}

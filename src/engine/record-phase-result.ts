@@ -1,0 +1,187 @@
+import { eq, sql } from "drizzle-orm";
+import {
+  approvalRequests,
+  artifacts,
+  type FailureRecord,
+  phaseAttempts,
+  runPhases,
+} from "../db/schema/index.ts";
+import type { ErrorClass } from "../errors.ts";
+import { runDirectory } from "../report/final-report.ts";
+import { advanceLocked } from "./advance-locked.ts";
+import { raiseHumanGate } from "./raise-human-gate.ts";
+import { withRun } from "./run-transition.ts";
+import { startAttempt } from "./start-attempt.ts";
+import { terminateRun } from "./terminate-run.ts";
+import type { EngineDeps } from "./types.ts";
+
+export interface ProducedArtifact {
+  revision: number;
+  content: unknown;
+  valid: boolean;
+  errors: string[];
+}
+
+export type PhaseOutcome =
+  | { kind: "succeeded" }
+  /** Still invalid after the repair attempt. */
+  | { kind: "invalid_artifact" }
+  | { kind: "failed"; errorClass: ErrorClass; failure: FailureRecord };
+
+export interface PhaseResultInput {
+  runId: string;
+  phaseId: string;
+  attemptId: string;
+  attempt: number;
+  outcome: PhaseOutcome;
+  artifacts: ProducedArtifact[];
+  costUsd?: number;
+  tokens?: { input?: number; output?: number };
+}
+
+/**
+ * Takes the result of one attempt. Only the attempt that is still `running` is
+ * heard: a replayed, late or superseded result is ignored (`accepted: false`).
+ * A valid artifact opens the phase's gate or completes it; an artifact still
+ * invalid after repair pauses the run at a human-required gate; a fatal failure
+ * fails the run; a recoverable one retries until the phase's attempts run out.
+ */
+export async function recordPhaseResult(
+  deps: EngineDeps,
+  input: PhaseResultInput,
+): Promise<{ accepted: boolean }> {
+  return withRun(deps, input.runId, async (t) => {
+    const [attempt] = await t.tx
+      .select()
+      .from(phaseAttempts)
+      .where(eq(phaseAttempts.id, input.attemptId));
+    if (attempt === undefined || attempt.state !== "running" || attempt.phaseId !== input.phaseId) {
+      return { accepted: false };
+    }
+    const [phase] = await t.tx.select().from(runPhases).where(eq(runPhases.id, input.phaseId));
+    if (phase === undefined) return { accepted: false };
+    const path = `${runDirectory(t.run.id)}/${phase.phaseKey}.json`;
+    for (const artifact of input.artifacts) {
+      await t.tx
+        .insert(artifacts)
+        .values({
+          runId: t.run.id,
+          phaseId: phase.id,
+          attempt: attempt.attempt,
+          revision: artifact.revision,
+          schemaId: phase.artifactSchema ?? "none",
+          path,
+          content: artifact.content ?? null,
+          valid: artifact.valid,
+          errors: artifact.errors,
+        })
+        .onConflictDoNothing();
+    }
+    const failed = input.outcome.kind !== "succeeded";
+    const failure: FailureRecord | null =
+      input.outcome.kind === "failed"
+        ? input.outcome.failure
+        : input.outcome.kind === "invalid_artifact"
+          ? {
+              category: "invalid_artifact",
+              code: "artifact_invalid_after_repair",
+              message: `the ${phase.artifactSchema} artifact was still invalid after one repair: ${input.artifacts.at(-1)?.errors.slice(0, 5).join("; ")}`,
+            }
+          : null;
+    await t.tx
+      .update(phaseAttempts)
+      .set({
+        state: failed ? "failed" : "succeeded",
+        failure,
+        endedAt: sql`now()`,
+        costUsd: input.costUsd ?? null,
+        tokens: input.tokens ?? null,
+      })
+      .where(eq(phaseAttempts.id, attempt.id));
+
+    if (input.outcome.kind === "succeeded") {
+      await t.emit(
+        "artifact.recorded",
+        {
+          phaseKey: phase.phaseKey,
+          attempt: attempt.attempt,
+          path,
+          schemaId: phase.artifactSchema,
+        },
+        `${attempt.id}`,
+      );
+      if (phase.gateKey !== null) {
+        await t.tx
+          .update(runPhases)
+          .set({ state: "awaiting_approval" })
+          .where(eq(runPhases.id, phase.id));
+        const [request] = await t.tx
+          .insert(approvalRequests)
+          .values({
+            runId: t.run.id,
+            phaseId: phase.id,
+            gateKey: phase.gateKey,
+            kind: "gate",
+            attempt: attempt.attempt,
+          })
+          .returning({ id: approvalRequests.id });
+        await t.updateRun({ state: "awaiting_approval" });
+        await t.emit(
+          "approval.requested",
+          {
+            approvalId: request?.id,
+            gateKey: phase.gateKey,
+            kind: "gate",
+            phaseKey: phase.phaseKey,
+            attempt: attempt.attempt,
+          },
+          `${request?.id}`,
+        );
+        return { accepted: true };
+      }
+      await t.tx
+        .update(runPhases)
+        .set({ state: "completed", endedAt: sql`now()` })
+        .where(eq(runPhases.id, phase.id));
+      await t.emit(
+        "phase.completed",
+        { phaseKey: phase.phaseKey, attempt: attempt.attempt },
+        `${phase.id}:${attempt.attempt}`,
+      );
+      await advanceLocked(t);
+      return { accepted: true };
+    }
+    if (failure === null) return { accepted: true };
+    if (input.outcome.kind === "invalid_artifact") {
+      await raiseHumanGate(t, phase, "artifact_invalid_after_repair", failure);
+      return { accepted: true };
+    }
+    if (input.outcome.errorClass === "fatal") {
+      await t.tx
+        .update(runPhases)
+        .set({ state: "failed", failure, endedAt: sql`now()` })
+        .where(eq(runPhases.id, phase.id));
+      await t.emit(
+        "phase.failed",
+        { phaseKey: phase.phaseKey, attempt: attempt.attempt, ...failure },
+        `${phase.id}:${attempt.attempt}`,
+      );
+      await terminateRun(t, "failed", failure);
+      return { accepted: true };
+    }
+    if (phase.attempts < phase.maxAttempts) {
+      await t.emit(
+        "phase.retrying",
+        { phaseKey: phase.phaseKey, attempt: attempt.attempt, ...failure },
+        `${phase.id}:${attempt.attempt}`,
+      );
+      await startAttempt(t, phase, attempt.feedback);
+      return { accepted: true };
+    }
+    await raiseHumanGate(t, phase, "attempts_exhausted", {
+      ...failure,
+      message: `all ${phase.maxAttempts} attempts failed; the last: ${failure.message}`,
+    });
+    return { accepted: true };
+  });
+}

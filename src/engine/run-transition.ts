@@ -1,0 +1,100 @@
+import { eq, sql } from "drizzle-orm";
+import { fromDrizzle, type SendOptions } from "pg-boss";
+import type { Tx } from "../db/client.ts";
+import { runEvents, runs } from "../db/schema/index.ts";
+import { DevflowError } from "../errors.ts";
+import type { QueueName, QueuePayloads } from "./outbox.ts";
+import type { EngineDeps, RunRow } from "./types.ts";
+
+/**
+ * One transition of one run, inside one transaction that holds the run's row lock.
+ * Everything it does (rows, events, jobs) commits together or not at all.
+ */
+export interface Transition {
+  tx: Tx;
+  deps: EngineDeps;
+  /** The run as it is now in this transaction; `updateRun` keeps it current. */
+  run: RunRow;
+  updateRun(patch: Partial<Omit<RunRow, "id" | "lastEventSeq">>): Promise<void>;
+  /**
+   * Appends an event with the next gapless `seq`. `key` makes it idempotent: an
+   * event whose key exists already is not written again (and takes no seq).
+   */
+  emit(type: string, payload: Record<string, unknown>, key: string): Promise<boolean>;
+  /** Enqueues a job in this transaction (pg-boss's drizzle adapter). */
+  enqueue<Q extends QueueName>(
+    queue: Q,
+    data: QueuePayloads[Q],
+    options?: SendOptions,
+  ): Promise<void>;
+  /** An error to throw once the transaction has committed (the state it reports is kept). */
+  failAfterCommit(error: DevflowError): void;
+}
+
+/** Locks `runId` inside `tx` and returns the transition handle for it. */
+export async function lockRun(
+  tx: Tx,
+  deps: EngineDeps,
+  runId: string,
+): Promise<Transition & { deferred: DevflowError[] }> {
+  const [row] = await tx.select().from(runs).where(eq(runs.id, runId)).for("update");
+  if (row === undefined) {
+    throw new DevflowError(`run ${runId} does not exist`, {
+      class: "human",
+      code: "run_not_found",
+    });
+  }
+  const deferred: DevflowError[] = [];
+  const transition: Transition & { deferred: DevflowError[] } = {
+    tx,
+    deps,
+    run: row,
+    deferred,
+    async updateRun(patch) {
+      const [updated] = await tx
+        .update(runs)
+        .set({ ...patch, updatedAt: sql`now()` })
+        .where(eq(runs.id, runId))
+        .returning();
+      if (updated !== undefined) transition.run = updated;
+    },
+    async emit(type, payload, key) {
+      const seq = transition.run.lastEventSeq + 1;
+      const inserted = await tx
+        .insert(runEvents)
+        .values({ runId, seq, type, payload, idempotencyKey: `${runId}:${type}:${key}` })
+        .onConflictDoNothing({ target: runEvents.idempotencyKey })
+        .returning({ id: runEvents.id });
+      if (inserted.length === 0) return false;
+      await tx.update(runs).set({ lastEventSeq: seq }).where(eq(runs.id, runId));
+      transition.run = { ...transition.run, lastEventSeq: seq };
+      return true;
+    },
+    async enqueue(queue, data, options = {}) {
+      await deps.boss.send(queue, data, { ...options, db: fromDrizzle(tx, sql) });
+    },
+    failAfterCommit(error) {
+      deferred.push(error);
+    },
+  };
+  return transition;
+}
+
+/**
+ * Runs `fn` as one transition of `runId`: begin, lock the run, `fn`, commit; then
+ * throws the first error `fn` deferred, so a failure that was recorded stays recorded.
+ */
+export async function withRun<T>(
+  deps: EngineDeps,
+  runId: string,
+  fn: (t: Transition) => Promise<T>,
+): Promise<T> {
+  const { result, deferred } = await deps.db.transaction(async (tx) => {
+    const transition = await lockRun(tx, deps, runId);
+    const value = await fn(transition);
+    return { result: value, deferred: transition.deferred };
+  });
+  const [first] = deferred;
+  if (first !== undefined) throw first;
+  return result;
+}

@@ -1,0 +1,205 @@
+import { and, eq, sql } from "drizzle-orm";
+import {
+  type ApprovalAction,
+  type AttemptFeedback,
+  approvalDecisions,
+  approvalRequests,
+  runPhases,
+} from "../db/schema/index.ts";
+import { assertInput, DevflowError } from "../errors.ts";
+import { advanceLocked } from "./advance-locked.ts";
+import { ensureReport } from "./ensure-report.ts";
+import { expandPlan } from "./expand-plan.ts";
+import { humanGateAllows } from "./human-gates.ts";
+import { QUEUES } from "./outbox.ts";
+import { type Transition, withRun } from "./run-transition.ts";
+import { startAttempt } from "./start-attempt.ts";
+import { terminateRun } from "./terminate-run.ts";
+import type { EngineDeps } from "./types.ts";
+
+export interface SignalApprovalInput {
+  runId: string;
+  approvalId: string;
+  action: ApprovalAction;
+  /** Idempotency: the review id, the check-run click's id, the comment id. */
+  clientToken: string;
+  actor?: string;
+  body?: string;
+  comments?: AttemptFeedback["comments"];
+}
+
+export interface SignalApprovalResult {
+  /** True when this exact decision (same approval, action and token) was already applied. */
+  replayed: boolean;
+}
+
+function conflict(message: string, hint?: string): DevflowError {
+  return new DevflowError(message, {
+    class: "human",
+    code: "approval_conflict",
+    ...(hint === undefined ? {} : { recoveryHint: hint }),
+  });
+}
+
+const RESOLVED_STATE = {
+  approve: "approved",
+  request_changes: "changes_requested",
+  reject: "rejected",
+} as const;
+
+/**
+ * Applies a person's decision at a gate. Idempotent by
+ * `<approvalId>:<action>:<clientToken>`: the same decision again is a replay that
+ * re-runs its side effects harmlessly (report repair, runner cleanup); the same
+ * token with another action, a second decision, or any decision on a paused or
+ * terminal run is an `approval_conflict` and changes nothing.
+ */
+export async function signalApproval(
+  deps: EngineDeps,
+  input: SignalApprovalInput,
+): Promise<SignalApprovalResult> {
+  assertInput(input.clientToken.length > 0, "clientToken must not be empty");
+  assertInput(input.action in RESOLVED_STATE, `unknown approval action ${input.action}`);
+  const key = `${input.approvalId}:${input.action}:${input.clientToken}`;
+  return withRun(deps, input.runId, async (t) => {
+    const [request] = await t.tx
+      .select()
+      .from(approvalRequests)
+      .where(
+        and(eq(approvalRequests.id, input.approvalId), eq(approvalRequests.runId, input.runId)),
+      );
+    if (request === undefined) {
+      throw new DevflowError(`run ${input.runId} has no approval request ${input.approvalId}`, {
+        class: "human",
+        code: "approval_not_found",
+      });
+    }
+    const [decision] = await t.tx
+      .select()
+      .from(approvalDecisions)
+      .where(eq(approvalDecisions.approvalRequestId, request.id));
+    if (decision !== undefined) {
+      if (decision.idempotencyKey !== key) {
+        throw conflict(
+          `gate ${request.gateKey} was already decided (${decision.action})`,
+          JSON.stringify({ state: request.state, decidedBy: decision.actor }),
+        );
+      }
+      await replaySideEffects(t);
+      return { replayed: true };
+    }
+    if (request.state !== "pending") {
+      throw conflict(`gate ${request.gateKey} is ${request.state}, not pending`);
+    }
+    if (t.run.state === "completed" || t.run.state === "failed" || t.run.state === "aborted") {
+      throw conflict(`run ${t.run.id} is ${t.run.state}`);
+    }
+    if (request.kind === "human_required") {
+      if (!humanGateAllows(request.gateKey, input.action)) {
+        throw conflict(
+          `gate ${request.gateKey} can only be resolved by a person rejecting the run`,
+        );
+      }
+    } else if (t.run.state === "paused") {
+      throw conflict(`run ${t.run.id} is paused; resume it first`, "/devflow resume");
+    }
+
+    const inserted = await t.tx
+      .insert(approvalDecisions)
+      .values({
+        approvalRequestId: request.id,
+        action: input.action,
+        clientToken: input.clientToken,
+        idempotencyKey: key,
+        actor: input.actor ?? null,
+        body: input.body ?? null,
+      })
+      .onConflictDoNothing()
+      .returning({ id: approvalDecisions.id });
+    if (inserted.length === 0) throw conflict(`gate ${request.gateKey} was decided concurrently`);
+    await t.tx
+      .update(approvalRequests)
+      .set({
+        state: RESOLVED_STATE[input.action],
+        resolvedAt: sql`now()`,
+        resolvedBy: input.actor ?? null,
+      })
+      .where(eq(approvalRequests.id, request.id));
+    await t.emit(
+      "approval.resolved",
+      {
+        approvalId: request.id,
+        gateKey: request.gateKey,
+        action: input.action,
+        actor: input.actor ?? null,
+      },
+      request.id,
+    );
+    const [phase] = await t.tx.select().from(runPhases).where(eq(runPhases.id, request.phaseId));
+    if (phase === undefined) throw new Error(`approval ${request.id} has no phase`);
+
+    if (input.action === "reject") {
+      const failure = phase.failure ?? {
+        category: "human",
+        code: "rejected",
+        message: `${input.actor ?? "a reviewer"} rejected ${request.gateKey}${input.body ? `: ${input.body}` : ""}`,
+      };
+      await terminateRun(t, "failed", failure);
+      return { replayed: false };
+    }
+    if (input.action === "request_changes") {
+      if (t.run.state === "paused")
+        await t.updateRun({ state: phase.runState, pausedFromState: null });
+      await t.emit(
+        "phase.changes_requested",
+        { phaseKey: phase.phaseKey, attempt: phase.attempts },
+        `${request.id}`,
+      );
+      await startAttempt(t, phase, {
+        source: request.kind === "gate" ? "review" : "retry",
+        actor: input.actor ?? null,
+        body: input.body ?? "",
+        comments: input.comments ?? [],
+      });
+      return { replayed: false };
+    }
+    await t.tx
+      .update(runPhases)
+      .set({ state: "completed", endedAt: sql`now()` })
+      .where(eq(runPhases.id, phase.id));
+    await t.emit(
+      "phase.completed",
+      { phaseKey: phase.phaseKey, attempt: phase.attempts },
+      `${phase.id}:${phase.attempts}`,
+    );
+    if (phase.expandsPlan) {
+      const problems = await expandPlan(t, phase);
+      if (problems.length > 0) {
+        const message = `the approved plan cannot run: ${problems.join("; ")}`;
+        await terminateRun(t, "failed", {
+          category: "internal",
+          code: "internal_state_corruption",
+          message,
+        });
+        t.failAfterCommit(
+          new DevflowError(message, {
+            class: "fatal",
+            code: "internal_state_corruption",
+            recoveryHint: "fix the plan's roles, keys or schemas and start a new run",
+          }),
+        );
+        return { replayed: false };
+      }
+    }
+    await advanceLocked(t);
+    return { replayed: false };
+  });
+}
+
+/** What a replayed decision re-does: the report if it went missing, and runner cleanup. */
+export async function replaySideEffects(t: Transition): Promise<void> {
+  if (t.run.state === "completed" || t.run.state === "failed" || t.run.state === "aborted") {
+    await ensureReport(t);
+    await t.enqueue(QUEUES.cleanupRun, { runId: t.run.id, reason: `replay of ${t.run.state}` });
+  }
+}

@@ -1,0 +1,220 @@
+import { createHash } from "node:crypto";
+import { and, eq, notInArray } from "drizzle-orm";
+import {
+  type RunAgentConfig,
+  runBindings,
+  runPhases,
+  runs,
+  workflowTemplates,
+} from "../db/schema/index.ts";
+import { assertInput, DevflowError } from "../errors.ts";
+import type { TemplateDefinition } from "../registry/types.ts";
+import { admitQueued, queueReason, takeAdmissionLock } from "./admission.ts";
+import { lockRun } from "./run-transition.ts";
+import type { EngineDeps, RunRow } from "./types.ts";
+
+export interface StartRunInput {
+  /** Makes the start idempotent: the webhook delivery id, or a CLI-chosen key. */
+  startKey: string;
+  repository: string;
+  repositoryId?: number;
+  installationId?: number;
+  issueNumber: number;
+  issueTitle: string;
+  requirements: string;
+  baseBranch: string;
+  cloneUrl?: string;
+  /** `name@version`; `development@1` when absent. */
+  template?: string;
+  agentConfig?: RunAgentConfig;
+  startedBy?: string;
+}
+
+export interface StartRunResult {
+  runId: string;
+  state: RunRow["state"];
+  /** True when this start key had already started the run. */
+  replayed: boolean;
+}
+
+/** JSON with object keys sorted at every depth, so equal inputs hash equally. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function inputHash(input: StartRunInput): string {
+  const { startKey: _ignored, ...rest } = input;
+  return createHash("sha256").update(canonicalJson(rest)).digest("hex");
+}
+
+/** `devflow/<issue>-<slug>`, the slug from the title: short, lower case, git-safe. */
+export function runBranchName(issueNumber: number, title: string): string {
+  const slug = title
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40)
+    .replace(/-+$/g, "");
+  return `devflow/${issueNumber}${slug === "" ? "" : `-${slug}`}`;
+}
+
+const NOT_ACTIVE = ["completed", "failed", "aborted"] as const;
+
+/**
+ * Starts a run for an issue, or queues it when devflow or the repository is at its
+ * cap of active runs (it then starts, FIFO, when a slot frees). Replaying the same
+ * start key with the same input returns the same run; with different input it is
+ * `internal_state_corruption`. A second active run for one issue is
+ * `active_run_exists`, whose recovery hint names the run that is active.
+ */
+export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<StartRunResult> {
+  assertInput(input.startKey.length > 0, "startKey must not be empty");
+  assertInput(
+    /^[^/\s]+\/[^/\s]+$/.test(input.repository),
+    `repository must be owner/name, got "${input.repository}"`,
+  );
+  assertInput(
+    Number.isInteger(input.issueNumber) && input.issueNumber > 0,
+    "issueNumber must be a positive integer",
+  );
+  assertInput(input.baseBranch.length > 0, "baseBranch must not be empty");
+  const templateId = input.template ?? "development@1";
+  const entry = deps.registry.templates.get(templateId);
+  if (entry === undefined) {
+    throw new DevflowError(`unknown workflow template ${templateId}`, {
+      class: "human",
+      code: "unknown_template",
+      recoveryHint: `use one of: ${[...deps.registry.templates.keys()].join(", ")}`,
+    });
+  }
+  const hash = inputHash(input);
+
+  return deps.db.transaction(async (tx) => {
+    await takeAdmissionLock(tx);
+    const [replay] = await tx.select().from(runs).where(eq(runs.startKey, input.startKey));
+    if (replay !== undefined) {
+      if (replay.inputHash !== hash) {
+        throw new DevflowError(`start ${input.startKey} was replayed with different input`, {
+          class: "fatal",
+          code: "internal_state_corruption",
+          recoveryHint: JSON.stringify({ currentRunId: replay.id }),
+        });
+      }
+      return { runId: replay.id, state: replay.state, replayed: true };
+    }
+    const [active] = await tx
+      .select({ id: runs.id, state: runs.state })
+      .from(runs)
+      .where(
+        and(
+          eq(runs.repository, input.repository),
+          eq(runs.issueNumber, input.issueNumber),
+          notInArray(runs.state, [...NOT_ACTIVE]),
+        ),
+      );
+    if (active !== undefined) {
+      throw new DevflowError(
+        `${input.repository}#${input.issueNumber} already has an active run (${active.id}, ${active.state})`,
+        {
+          class: "human",
+          code: "active_run_exists",
+          recoveryHint: JSON.stringify({ currentRunId: active.id, currentState: active.state }),
+        },
+      );
+    }
+    const [template] = await tx
+      .select({ id: workflowTemplates.id, hash: workflowTemplates.hash })
+      .from(workflowTemplates)
+      .where(
+        and(
+          eq(workflowTemplates.name, entry.definition.name),
+          eq(workflowTemplates.version, entry.definition.version),
+        ),
+      );
+    if (template === undefined || template.hash !== entry.hash) {
+      throw new DevflowError(
+        `template ${templateId} is not stored as loaded; run devflow migrate`,
+        {
+          class: "fatal",
+          code: "registry_out_of_date",
+        },
+      );
+    }
+    const definition: TemplateDefinition = entry.definition;
+    const [run] = await tx
+      .insert(runs)
+      .values({
+        repository: input.repository,
+        repositoryId: input.repositoryId ?? null,
+        installationId: input.installationId ?? null,
+        issueNumber: input.issueNumber,
+        issueTitle: input.issueTitle,
+        requirements: input.requirements,
+        baseBranch: input.baseBranch,
+        branch: runBranchName(input.issueNumber, input.issueTitle),
+        cloneUrl: input.cloneUrl ?? null,
+        templateId: template.id,
+        templateName: definition.name,
+        templateVersion: definition.version,
+        templateHash: entry.hash,
+        state: "queued",
+        startKey: input.startKey,
+        inputHash: hash,
+        agentConfig: input.agentConfig ?? {},
+        startedBy: input.startedBy ?? null,
+      })
+      .returning();
+    if (run === undefined) throw new Error("insert into runs returned nothing");
+    await tx.insert(runBindings).values(
+      Object.entries(definition.roles).map(([role, binding]) => ({
+        runId: run.id,
+        role,
+        persona: binding.persona,
+        agent: binding.agent ?? null,
+      })),
+    );
+    await tx.insert(runPhases).values(
+      definition.phases.map((phase, index) => ({
+        runId: run.id,
+        phaseKey: phase.key,
+        seq: (index + 1) * 1000,
+        title: phase.title,
+        role: phase.role,
+        artifactSchema: phase.artifact,
+        gateKey: phase.gate ?? null,
+        instructions: phase.instructions ?? "",
+        origin: "template" as const,
+        expandsPlan: phase.expandsPlan ?? false,
+        runState: phase.runState ?? ("executing" as const),
+        maxAttempts: definition.maxAttempts ?? 3,
+      })),
+    );
+    const t = await lockRun(tx, deps, run.id);
+    await t.emit(
+      "run.created",
+      {
+        repository: input.repository,
+        issue: input.issueNumber,
+        template: templateId,
+        branch: run.branch,
+      },
+      "created",
+    );
+    const admitted = await admitQueued(tx, deps);
+    if (admitted.includes(run.id)) {
+      const [now] = await tx.select({ state: runs.state }).from(runs).where(eq(runs.id, run.id));
+      return { runId: run.id, state: now?.state ?? "planning", replayed: false };
+    }
+    const { reason, position } = await queueReason(tx, deps, input.repository);
+    await t.emit("run.queued", { reason, position }, "queued");
+    return { runId: run.id, state: "queued" as const, replayed: false };
+  });
+}

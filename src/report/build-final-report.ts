@@ -1,0 +1,108 @@
+import { asc, eq } from "drizzle-orm";
+import type { Tx } from "../db/client.ts";
+import { approvalRequests, artifacts, phaseAttempts, runPhases } from "../db/schema/index.ts";
+import type { RunRow } from "../engine/types.ts";
+import { type FinalReport, runDirectory } from "./final-report.ts";
+
+function span(start: Date | null, end: Date | null): number | null {
+  return start === null || end === null ? null : Math.max(0, end.getTime() - start.getTime());
+}
+
+/**
+ * Builds the final report of a terminal run from what the database holds: phases
+ * with attempts, time and cost; every approval request; every artifact revision;
+ * what is left unresolved; and the failure, when the run did not complete.
+ */
+export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport> {
+  // One transaction is one connection: these run one after the other.
+  const phases = await tx
+    .select()
+    .from(runPhases)
+    .where(eq(runPhases.runId, run.id))
+    .orderBy(asc(runPhases.seq));
+  const attempts = await tx.select().from(phaseAttempts).where(eq(phaseAttempts.runId, run.id));
+  const approvals = await tx
+    .select()
+    .from(approvalRequests)
+    .where(eq(approvalRequests.runId, run.id))
+    .orderBy(asc(approvalRequests.createdAt), asc(approvalRequests.id));
+  const artifactRows = await tx
+    .select()
+    .from(artifacts)
+    .where(eq(artifacts.runId, run.id))
+    .orderBy(asc(artifacts.createdAt), asc(artifacts.revision));
+  const phaseKey = new Map(phases.map((phase) => [phase.id, phase.phaseKey]));
+  const endedAt = run.endedAt ?? new Date();
+  const startedAt = run.admittedAt ?? run.createdAt;
+
+  const reportPhases = phases.map((phase) => {
+    const own = attempts.filter((attempt) => attempt.phaseId === phase.id);
+    const costs = own.map((attempt) => attempt.costUsd).filter((cost) => cost !== null);
+    return {
+      key: phase.phaseKey,
+      state: phase.state,
+      attempts: phase.attempts,
+      durationMs: span(phase.startedAt, phase.endedAt),
+      costUsd: costs.length === 0 ? null : costs.reduce((sum, cost) => sum + cost, 0),
+    };
+  });
+
+  const unresolved: string[] = [];
+  for (const approval of approvals) {
+    if (approval.state === "pending" || approval.state === "aborted") {
+      unresolved.push(`gate ${approval.gateKey} was never decided (${approval.state})`);
+    }
+  }
+  for (const phase of phases) {
+    if (phase.state === "failed") unresolved.push(`phase ${phase.phaseKey} failed`);
+    if (
+      phase.state === "pending" ||
+      phase.state === "running" ||
+      phase.state === "awaiting_approval"
+    ) {
+      unresolved.push(`phase ${phase.phaseKey} did not finish (${phase.state})`);
+    }
+  }
+
+  const report: FinalReport = {
+    runId: run.id,
+    status: run.state as FinalReport["status"],
+    repository: run.repository,
+    issue: run.issueNumber,
+    pullRequest: null,
+    template: `${run.templateName}@${run.templateVersion}`,
+    startedAt: startedAt.toISOString(),
+    endedAt: endedAt.toISOString(),
+    phases: reportPhases,
+    approvals: approvals.map((approval) => ({
+      gateKey: approval.gateKey,
+      state: approval.state,
+      actor: approval.resolvedBy,
+      at: approval.resolvedAt?.toISOString() ?? null,
+    })),
+    artifacts: artifactRows.map((artifact) => ({
+      phaseKey: phaseKey.get(artifact.phaseId) ?? "unknown",
+      schemaId: artifact.schemaId,
+      path: artifact.path,
+      valid: artifact.valid,
+    })),
+    unresolved,
+    totals: {
+      durationMs: Math.max(0, endedAt.getTime() - startedAt.getTime()),
+      costUsd: reportPhases.reduce((sum, phase) => sum + (phase.costUsd ?? 0), 0),
+      attempts: reportPhases.reduce((sum, phase) => sum + phase.attempts, 0),
+    },
+  };
+  if (run.state !== "completed") {
+    report.failure = run.failure ?? {
+      category: "internal",
+      code: "unknown",
+      message: `run ended ${run.state} without a recorded failure`,
+    };
+  }
+  return report;
+}
+
+export function reportPath(runId: string): string {
+  return `${runDirectory(runId)}/.report.md`;
+}

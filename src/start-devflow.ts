@@ -1,0 +1,95 @@
+import { PgBoss } from "pg-boss";
+import pino, { type Logger } from "pino";
+import { ensureQueues, type JobSettings, registerWorkers } from "../jobs/index.ts";
+import { createDatabase, type Database } from "./db/client.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import { createEngine, type Engine } from "./engine/create-engine.ts";
+import { QUEUES } from "./engine/outbox.ts";
+import type { EngineLimits } from "./engine/types.ts";
+import { loadRegistry } from "./registry/load-registry.ts";
+import { storeRegistry } from "./registry/store-registry.ts";
+import type { Registry } from "./registry/types.ts";
+import type { Runner } from "./runner/runner.ts";
+
+export interface StartDevflowOptions {
+  databaseUrl: string;
+  limits: EngineLimits;
+  jobs: JobSettings;
+  /** Run job workers in this process (false: enqueue only, as a webhook-only server would). */
+  workers: boolean;
+  runner: Runner;
+  log?: Logger;
+  registry?: Registry;
+  /** Connections this process may hold; pg-boss takes its own on top. */
+  poolSize?: number;
+}
+
+export interface Devflow {
+  database: Database;
+  boss: PgBoss;
+  engine: Engine;
+  registry: Registry;
+  log: Logger;
+  /** Stops taking work, lets running handlers finish (up to `timeoutMs`), closes the pool. */
+  stop(options?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * Brings devflow up against one database: migrations, registry, pg-boss (with
+ * LISTEN/NOTIFY so jobs wake at once), the engine and, when asked, the workers
+ * and the periodic sweep. The CLI, the tests and the benchmarks all start here.
+ */
+export async function startDevflow(options: StartDevflowOptions): Promise<Devflow> {
+  const log = options.log ?? pino({ level: "info" });
+  const database = createDatabase({ url: options.databaseUrl, max: options.poolSize ?? 10 });
+  await migrateDatabase({ db: database.db });
+  const registry = options.registry ?? loadRegistry();
+  await storeRegistry({ db: database.db, registry });
+  const boss = new PgBoss({
+    connectionString: options.databaseUrl,
+    useListenNotify: true,
+    max: 6,
+    superviseIntervalSeconds: 60,
+  });
+  boss.on("error", (error: unknown) => log.error({ err: error }, "pg-boss error"));
+  await boss.start();
+  await ensureQueues(boss, options.jobs);
+  const engine = createEngine({ db: database.db, boss, registry, limits: options.limits, log });
+  let sweepTimer: NodeJS.Timeout | undefined;
+  if (options.workers) {
+    await registerWorkers({
+      boss,
+      engine,
+      runner: options.runner,
+      registry,
+      log,
+      settings: options.jobs,
+    });
+    const interval = options.jobs.sweepIntervalSeconds;
+    const sweep = () =>
+      boss
+        .send(
+          QUEUES.sweep,
+          { reason: "interval" },
+          { singletonKey: "sweep", singletonSeconds: interval },
+        )
+        .catch((error: unknown) => log.warn({ err: error }, "could not enqueue the sweep"));
+    await sweep();
+    sweepTimer = setInterval(() => {
+      sweep().catch(() => {});
+    }, interval * 1000);
+    sweepTimer.unref();
+  }
+  return {
+    database,
+    boss,
+    engine,
+    registry,
+    log,
+    async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
+      if (sweepTimer !== undefined) clearInterval(sweepTimer);
+      await boss.stop({ graceful, timeout: timeoutMs });
+      await database.close();
+    },
+  };
+}

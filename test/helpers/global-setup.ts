@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { PgBoss } from "pg-boss";
+import type { TestProject } from "vitest/node";
+import { createDatabase } from "../../src/db/client.ts";
+import { startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
+import { migrateDatabase } from "../../src/db/migrate.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** A server URL without a database name: test files create their own databases on it. */
+    pgServerUrl: string;
+    pgTemplate: string;
+  }
+}
+
+const TEMPLATE = "devflow_test_template";
+
+/**
+ * One PostgreSQL for the whole test run: `DATABASE_URL`'s server when set, else an
+ * embedded cluster in a temporary directory. A template database gets the
+ * migrations and pg-boss's schema once; each test file clones it.
+ */
+export default async function setup(project: TestProject) {
+  let serverUrl: string;
+  let stopCluster = async () => {};
+  if (process.env.DATABASE_URL) {
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = "/";
+    serverUrl = url.toString();
+  } else {
+    const dataDir = mkdtempSync(join(tmpdir(), "devflow-test-pg-"));
+    const port = 55000 + Math.floor(Math.random() * 4000);
+    const cluster = await startEmbeddedPostgres({
+      dataDir,
+      port,
+      persistent: false,
+      durable: false,
+    });
+    serverUrl = cluster.url("");
+    stopCluster = async () => {
+      await cluster.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+  }
+  const admin = new pg.Client({ connectionString: `${serverUrl}postgres` });
+  await admin.connect();
+  await admin.query(`drop database if exists ${TEMPLATE}`);
+  await admin.query(`create database ${TEMPLATE}`);
+  const database = createDatabase({ url: `${serverUrl}${TEMPLATE}`, max: 2 });
+  await migrateDatabase({ db: database.db });
+  await database.close();
+  const boss = new PgBoss({
+    connectionString: `${serverUrl}${TEMPLATE}`,
+    supervise: false,
+    schedule: false,
+  });
+  await boss.start();
+  await boss.stop({ graceful: false });
+  await admin.end();
+  project.provide("pgServerUrl", serverUrl);
+  project.provide("pgTemplate", TEMPLATE);
+  return stopCluster;
+}

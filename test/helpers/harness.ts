@@ -1,0 +1,167 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { and, asc, eq } from "drizzle-orm";
+import pino from "pino";
+import type { JobSettings } from "../../jobs/index.ts";
+import type { ScenarioSpec } from "../../src/agents/scripted/scenarios.ts";
+import { runEvents } from "../../src/db/schema/index.ts";
+import type { RunStatus } from "../../src/engine/get-run-status.ts";
+import type { StartRunInput } from "../../src/engine/start-run.ts";
+import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
+import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
+import type { Runner } from "../../src/runner/runner.ts";
+import { type Devflow, startDevflow } from "../../src/start-devflow.ts";
+import { createTestDatabase } from "./test-database.ts";
+
+export interface HarnessOptions {
+  runner?: Runner;
+  limits?: Partial<EngineLimits>;
+  jobs?: Partial<JobSettings>;
+  databaseUrl?: string;
+  workers?: boolean;
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+export const TEST_JOB_SETTINGS: JobSettings = {
+  attemptTimeoutSeconds: 30,
+  workerConcurrency: 4,
+  heartbeatMs: 200,
+  staleAfterMs: 60_000,
+  sweepIntervalSeconds: 3600,
+  defaultAgent: "scripted",
+};
+
+let issueCounter = 0;
+
+/**
+ * devflow with workers and the in-process scripted runner against a fresh
+ * database, plus the waits and shortcuts the engine tests share.
+ */
+export async function startHarness(options: HarnessOptions = {}) {
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase());
+  const runner = options.runner ?? createInProcessRunner();
+  const devflow: Devflow = await startDevflow({
+    databaseUrl,
+    limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000, ...options.limits },
+    jobs: { ...TEST_JOB_SETTINGS, ...options.jobs },
+    workers: options.workers ?? true,
+    runner,
+    log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
+    poolSize: 20,
+  });
+  const { engine } = devflow;
+  const db = devflow.database.db;
+
+  async function waitFor<T>(
+    what: string,
+    probe: () => Promise<T | undefined | false>,
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(15);
+    }
+  }
+
+  const harness = {
+    devflow,
+    engine,
+    db,
+    databaseUrl,
+    runner,
+    /** Starts a run for a new issue; `scenarios` are the scripted agent's per phase. */
+    start(input: Partial<StartRunInput> & { scenarios?: Record<string, ScenarioSpec> } = {}) {
+      issueCounter += 1;
+      const { scenarios, ...rest } = input;
+      return engine.startRun({
+        startKey: randomUUID(),
+        repository: "acme/widgets",
+        issueNumber: 1000 * process.pid + issueCounter,
+        issueTitle: "Add a widget",
+        requirements: "Build the requested change.",
+        baseBranch: "main",
+        agentConfig: { scripted: scenarios ?? {} },
+        ...rest,
+      });
+    },
+    status: (runId: string) => engine.getRunStatus(runId),
+    /** Waits until the run's status satisfies `predicate`. */
+    waitForStatus(
+      runId: string,
+      predicate: (status: RunStatus) => boolean,
+      what = "a run status",
+      timeoutMs?: number,
+    ) {
+      return waitFor(
+        what,
+        async () => {
+          const status = await engine.getRunStatus(runId);
+          return predicate(status) ? status : undefined;
+        },
+        timeoutMs,
+      );
+    },
+    waitForState(runId: string, state: RunStatus["run"]["state"], timeoutMs?: number) {
+      return harness.waitForStatus(
+        runId,
+        (status) => status.run.state === state,
+        `run ${runId} to be ${state}`,
+        timeoutMs,
+      );
+    },
+    /** Waits until the run is at the pending gate `gateKey` and returns its request. */
+    async waitForGate(runId: string, gateKey: string, timeoutMs?: number) {
+      const status = await harness.waitForStatus(
+        runId,
+        (s) =>
+          s.approvals.some(
+            (approval) => approval.gateKey === gateKey && approval.state === "pending",
+          ),
+        `gate ${gateKey} of run ${runId}`,
+        timeoutMs,
+      );
+      const request = status.approvals.find(
+        (approval) => approval.gateKey === gateKey && approval.state === "pending",
+      );
+      if (request === undefined) throw new Error("unreachable");
+      return request;
+    },
+    /** Waits for the `count`-th event of `type` and returns all of that type. */
+    waitForEvents(runId: string, type: string, count = 1, timeoutMs?: number): Promise<EventRow[]> {
+      return waitFor(
+        `${count} ${type} event(s) of run ${runId}`,
+        async () => {
+          const rows = await db
+            .select()
+            .from(runEvents)
+            .where(and(eq(runEvents.runId, runId), eq(runEvents.type, type)))
+            .orderBy(asc(runEvents.seq));
+          return rows.length >= count ? rows : undefined;
+        },
+        timeoutMs,
+      );
+    },
+    events: (runId: string) =>
+      db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(asc(runEvents.seq)),
+    /** Approves the pending gate `gateKey` once it is there. */
+    async approve(runId: string, gateKey: string, clientToken: string = randomUUID()) {
+      const request = await harness.waitForGate(runId, gateKey);
+      await engine.signalApproval({
+        runId,
+        approvalId: request.id,
+        action: "approve",
+        clientToken,
+        actor: "reviewer",
+      });
+      return request;
+    },
+    waitFor,
+    stop: (options?: { graceful?: boolean }) => devflow.stop({ timeoutMs: 5_000, ...options }),
+  };
+  return harness;
+}
