@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { type CleanupRunPayload, QUEUES } from "../src/engine/outbox.ts";
 import { DevflowError } from "../src/errors.ts";
-import type { Runner } from "../src/runner/runner.ts";
+import { RUNNER_EXECUTION_GONE, type Runner } from "../src/runner/runner.ts";
 
 export type { CleanupRunPayload };
 
@@ -30,8 +30,7 @@ function describe(error: unknown): { code: string; message: string } {
 /**
  * Captures what is left of each execution's transcript, then disposes of it
  * through its persisted handle. Disposal is attempted even when the capture
- * fails; a capture that fails on an execution already disposed is expected and
- * ignored. Any other failure is recorded as a `cleanup.failed` event on the run
+ * fails; an execution the runner reports gone has nothing left to capture. Any other failure is recorded as a `cleanup.failed` event on the run
  * and the job is retried.
  */
 export function createCleanupRunHandler({
@@ -75,7 +74,8 @@ export function createCleanupRunHandler({
             await runner.capture(execution.handle, execution.lastCaptureSeq),
           );
         } catch (error) {
-          if (execution.disposedAt === null) await record("capture", error);
+          // A runner says an execution it already removed is gone: nothing is left to capture.
+          if (!(error instanceof DevflowError && error.code === RUNNER_EXECUTION_GONE)) await record("capture", error);
         }
         try {
           await runner.dispose(execution.handle);

@@ -44,11 +44,16 @@ export interface TranscriptChunk {
   text: string;
 }
 
+/** The error code a runner's `capture` uses for an execution it no longer has. */
+export const RUNNER_EXECUTION_GONE = "runner_execution_gone";
+
 /**
  * A place agents run: a process, a container, a Kubernetes Job. Handles are
  * plain data, persisted by the engine, so any process can capture or dispose an
- * execution another one started. `capture` and `dispose` are idempotent; `dispose`
- * stops the execution if it is still running.
+ * execution another one started. `dispose` is idempotent and stops the execution
+ * if it is still running; `capture` of an execution that was removed returns
+ * nothing or throws a `DevflowError` with code `runner_execution_gone`, and any
+ * other error it throws is a real failure that cleanup reports.
  */
 export interface Runner {
   readonly backend: string;

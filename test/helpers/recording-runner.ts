@@ -1,6 +1,6 @@
 import { DevflowError } from "../../src/errors.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
-import type { Runner, RunnerHandle } from "../../src/runner/runner.ts";
+import { RUNNER_EXECUTION_GONE, type Runner, type RunnerHandle } from "../../src/runner/runner.ts";
 
 /**
  * The in-process runner with a log of what was asked of it and switches to make
@@ -34,10 +34,14 @@ export function createRecordingRunner(): RecordingRunner {
     async capture(handle, fromSeq) {
       recorder.events.push("capture");
       recorder.captureHandles.push(handle);
-      if (
-        recorder.failCapture ||
-        (recorder.failCaptureAfterDispose && disposed.has(String(handle.executionId)))
-      ) {
+      if (recorder.failCaptureAfterDispose && disposed.has(String(handle.executionId))) {
+        throw new DevflowError("the execution was removed", {
+          class: "recoverable",
+          code: RUNNER_EXECUTION_GONE,
+          category: "runner",
+        });
+      }
+      if (recorder.failCapture) {
         throw new DevflowError("transcript capture failed", {
           class: "recoverable",
           code: "runner_capture_failed",
