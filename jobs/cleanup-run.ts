@@ -75,7 +75,8 @@ export function createCleanupRunHandler({
           );
         } catch (error) {
           // A runner says an execution it already removed is gone: nothing is left to capture.
-          if (!(error instanceof DevflowError && error.code === RUNNER_EXECUTION_GONE)) await record("capture", error);
+          if (!(error instanceof DevflowError && error.code === RUNNER_EXECUTION_GONE))
+            await record("capture", error);
         }
         try {
           await runner.dispose(execution.handle);

@@ -19,7 +19,12 @@ beforeAll(async () => {
 });
 afterAll(() => h.stop());
 beforeEach(() => {
-  Object.assign(runner, { failCapture: false, failDispose: false, failCaptureAfterDispose: false, disposeCalls: 0 });
+  Object.assign(runner, {
+    failCapture: false,
+    failDispose: false,
+    failCaptureAfterDispose: false,
+    disposeCalls: 0,
+  });
   runner.events.length = 0;
   runner.captureHandles.length = 0;
   runner.disposeHandles.length = 0;
@@ -30,7 +35,10 @@ async function atSpecGate() {
   const { runId } = await h.start();
   const gate = await h.waitForGate(runId, "spec_approved");
   await h.waitFor("the spec execution to be disposed", async () => {
-    const [row] = await h.db.select().from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+    const [row] = await h.db
+      .select()
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
     return row?.disposedAt !== null && row !== undefined;
   });
   runner.events.length = 0;
@@ -47,22 +55,42 @@ describe("abort and runner cleanup", () => {
     await h.engine.pauseRun({ runId });
     await h.engine.abortRun({ runId, reason: "user requested abort", actor: "frank" });
     const aborted = await h.status(runId);
-    expect(aborted.run).toMatchObject({ state: "aborted", pausedFromState: null, currentPhaseId: null });
+    expect(aborted.run).toMatchObject({
+      state: "aborted",
+      pausedFromState: null,
+      currentPhaseId: null,
+    });
     expect(aborted.approvals).toMatchObject([{ state: "aborted" }]);
     expect(aborted.phases.map((p) => [p.phaseKey, p.state])).toEqual([
       ["spec", "failed"],
       ["phase_plan", "pending"],
       ["implement", "pending"],
     ]);
-    expect(aborted.report?.json).toMatchObject({ status: "aborted", failure: { category: "human", code: "aborted" } });
+    expect(aborted.report?.json).toMatchObject({
+      status: "aborted",
+      failure: { category: "human", code: "aborted" },
+    });
     const types = (await h.events(runId)).map((e) => e.type);
     expect(types).not.toContain("approval.resolved");
     expect(types).toContain("approval.aborted");
-    expect(await h.db.select().from(approvalDecisions).where(eq(approvalDecisions.approvalRequestId, gate.id))).toEqual([]);
-    const executions = await h.db.select({ state: runnerExecutions.state }).from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+    expect(
+      await h.db
+        .select()
+        .from(approvalDecisions)
+        .where(eq(approvalDecisions.approvalRequestId, gate.id)),
+    ).toEqual([]);
+    const executions = await h.db
+      .select({ state: runnerExecutions.state })
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
     expect(executions).toEqual([{ state: "failed_needs_human" }]);
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: randomUUID() }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "approve",
+        clientToken: randomUUID(),
+      }),
     ).rejects.toMatchObject({ code: "approval_conflict" });
     expect((await h.status(runId)).run.state).toBe("aborted");
   });
@@ -73,7 +101,11 @@ describe("abort and runner cleanup", () => {
     await h.engine.abortRun({ runId, reason: "taking too long" });
     const [finished] = await h.waitForEvents(runId, "execution.finished");
     expect(finished?.payload).toMatchObject({ stopped: true, state: "failed_needs_human" });
-    expect((await h.status(runId)).phases[0]).toMatchObject({ phaseKey: "spec", state: "failed", attempts: 1 });
+    expect((await h.status(runId)).phases[0]).toMatchObject({
+      phaseKey: "spec",
+      state: "failed",
+      attempts: 1,
+    });
   });
 
   it("scenario 19: a runner stop that fails during abort is reported after the run is aborted with its report", async () => {
@@ -81,7 +113,11 @@ describe("abort and runner cleanup", () => {
     runner.failDispose = true;
     await h.engine.abortRun({ runId, reason: "user requested abort" });
     const [failure] = await h.waitForEvents(runId, "cleanup.failed");
-    expect(failure?.payload).toMatchObject({ step: "dispose", code: "runner_stop_failed", category: "runner" });
+    expect(failure?.payload).toMatchObject({
+      step: "dispose",
+      code: "runner_stop_failed",
+      category: "runner",
+    });
     const status = await h.status(runId);
     expect(status.run.state).toBe("aborted");
     expect(status.report?.path).toMatch(/\.report\.md$/);
@@ -92,7 +128,10 @@ describe("abort and runner cleanup", () => {
     await h.engine.abortRun({ runId, reason: "user requested abort" });
     await waitForRunnerEvents(2);
     expect(runner.events).toEqual(["capture", "dispose"]);
-    const [execution] = await h.db.select().from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+    const [execution] = await h.db
+      .select()
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
     expect(execution?.lastCaptureSeq).toBeGreaterThan(0);
     expect(execution?.transcript).toContain("scripted agent: phase spec");
   });
@@ -101,7 +140,12 @@ describe("abort and runner cleanup", () => {
     const { runId, gate } = await atSpecGate();
     runner.failCaptureAfterDispose = true;
     const token = randomUUID();
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: token,
+    });
     await waitForRunnerEvents(2);
     expect(runner.events).toEqual(["capture", "dispose"]);
     runner.events.length = 0;
@@ -111,15 +155,28 @@ describe("abort and runner cleanup", () => {
     await waitForRunnerEvents(2);
     expect(runner.events).toEqual(["capture", "dispose"]);
     expect((await h.status(runId)).run.state).toBe("failed");
-    const failures = await h.db.select().from(runEvents).where(and(eq(runEvents.runId, runId), eq(runEvents.type, "cleanup.failed")));
+    const failures = await h.db
+      .select()
+      .from(runEvents)
+      .where(and(eq(runEvents.runId, runId), eq(runEvents.type, "cleanup.failed")));
     expect(failures.map((f) => f.payload)).toEqual([]);
   });
 
   it("scenario 22: cleanup uses the handle stored in the database, so it works from any process", async () => {
     const { runId } = await atSpecGate();
-    const [execution] = await h.db.select().from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
-    const persisted = { executionId: execution?.id ?? "", pid: 777, container: "persisted-container" };
-    await h.db.update(runnerExecutions).set({ handle: persisted, lastCaptureSeq: 1 }).where(eq(runnerExecutions.runId, runId));
+    const [execution] = await h.db
+      .select()
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
+    const persisted = {
+      executionId: execution?.id ?? "",
+      pid: 777,
+      container: "persisted-container",
+    };
+    await h.db
+      .update(runnerExecutions)
+      .set({ handle: persisted, lastCaptureSeq: 1 })
+      .where(eq(runnerExecutions.runId, runId));
     await h.engine.abortRun({ runId, reason: "user requested abort" });
     await waitForRunnerEvents(2);
     expect(runner.captureHandles).toContainEqual(persisted);
@@ -138,7 +195,9 @@ describe("abort and runner cleanup", () => {
     expect(status.report).not.toBeNull();
     runner.failCapture = false;
     runner.events.length = 0;
-    await expect(h.engine.abortRun({ runId, reason: "retry abort cleanup" })).resolves.toEqual({ changed: false });
+    await expect(h.engine.abortRun({ runId, reason: "retry abort cleanup" })).resolves.toEqual({
+      changed: false,
+    });
     await waitForRunnerEvents(2);
     expect(runner.events.slice(0, 2)).toEqual(["capture", "dispose"]);
   });
@@ -146,20 +205,34 @@ describe("abort and runner cleanup", () => {
   it("scenario 24: a reject whose runner stop fails still fails the run and writes its report first", async () => {
     const { runId, gate } = await atSpecGate();
     runner.failDispose = true;
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: randomUUID() });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: randomUUID(),
+    });
     const status = await h.status(runId);
     expect(status.run.state).toBe("failed");
     expect(status.report?.path).toMatch(/\.report\.md$/);
     const [failure] = await h.waitForEvents(runId, "cleanup.failed");
     expect(failure?.payload).toMatchObject({ code: "runner_stop_failed" });
-    expect(failure?.seq).toBeGreaterThan((await h.waitForEvents(runId, "report.written"))[0]?.seq ?? Infinity);
+    expect(failure?.seq).toBeGreaterThan(
+      (await h.waitForEvents(runId, "report.written"))[0]?.seq ?? Infinity,
+    );
   });
 
   it("scenario 25: the same holds when the reject resolves a human-required gate", async () => {
-    const { runId } = await h.start({ scenarios: { spec: { scenario: "invalid", repairScenario: "invalid" } } });
+    const { runId } = await h.start({
+      scenarios: { spec: { scenario: "invalid", repairScenario: "invalid" } },
+    });
     const gate = await h.waitForGate(runId, "artifact_invalid_after_repair");
     runner.failDispose = true;
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: randomUUID() });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: randomUUID(),
+    });
     const status = await h.status(runId);
     expect(status.run.state).toBe("failed");
     expect(status.report).not.toBeNull();
@@ -169,11 +242,26 @@ describe("abort and runner cleanup", () => {
   it("scenario 30: every replay of a terminal decision runs the cleanup once more, harmlessly", async () => {
     const { runId, gate } = await atSpecGate();
     const token = randomUUID();
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: token,
+    });
     await h.waitFor("one dispose", async () => runner.disposeCalls === 1);
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: token,
+    });
     await h.waitFor("two disposes", async () => runner.disposeCalls === 2);
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: token,
+    });
     await h.waitFor("three disposes", async () => runner.disposeCalls === 3);
     expect((await h.status(runId)).run.state).toBe("failed");
   });

@@ -17,19 +17,35 @@ describe("gates, pause and resume", () => {
     const { runId } = await h.start();
     const gate = await h.waitForGate(runId, "spec_approved");
     await h.engine.pauseRun({ runId, actor: "dana" });
-    expect((await h.status(runId)).run).toMatchObject({ state: "paused", pausedFromState: "awaiting_approval" });
+    expect((await h.status(runId)).run).toMatchObject({
+      state: "paused",
+      pausedFromState: "awaiting_approval",
+    });
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: randomUUID() }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "approve",
+        clientToken: randomUUID(),
+      }),
     ).rejects.toMatchObject(conflict);
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: randomUUID() }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "reject",
+        clientToken: randomUUID(),
+      }),
     ).rejects.toMatchObject(conflict);
     const paused = await h.status(runId);
     expect(paused.run.state).toBe("paused");
     expect(paused.approvals).toMatchObject([{ gateKey: "spec_approved", state: "pending" }]);
     expect(await h.engine.pauseRun({ runId })).toEqual({ changed: false });
     await h.engine.resumeRun({ runId });
-    expect((await h.status(runId)).run).toMatchObject({ state: "awaiting_approval", pausedFromState: null });
+    expect((await h.status(runId)).run).toMatchObject({
+      state: "awaiting_approval",
+      pausedFromState: null,
+    });
     await h.approve(runId, "spec_approved");
     await h.waitForGate(runId, "phase_plan_approved");
   });
@@ -40,20 +56,31 @@ describe("gates, pause and resume", () => {
     await h.engine.pauseRun({ runId });
     const paused = await h.status(runId);
     expect(paused.run).toMatchObject({ state: "paused", pausedFromState: "executing" });
-    expect(paused.phases.find((p) => p.phaseKey === "spec")).toMatchObject({ state: "running", attempts: 1 });
+    expect(paused.phases.find((p) => p.phaseKey === "spec")).toMatchObject({
+      state: "running",
+      attempts: 1,
+    });
     const [finished] = await h.waitForEvents(runId, "execution.finished");
     expect(finished?.payload).toMatchObject({ state: "stopped", stopped: true });
     await h.engine.resumeRun({ runId });
     await h.waitForGate(runId, "spec_approved");
     const resumed = await h.status(runId);
     expect(resumed.run.state).toBe("awaiting_approval");
-    expect(resumed.phases.find((p) => p.phaseKey === "spec")).toMatchObject({ state: "awaiting_approval", attempts: 2 });
-    const executions = await h.db.select().from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+    expect(resumed.phases.find((p) => p.phaseKey === "spec")).toMatchObject({
+      state: "awaiting_approval",
+      attempts: 2,
+    });
+    const executions = await h.db
+      .select()
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
     expect(executions.map((e) => e.state).sort()).toEqual(["stopped", "succeeded"]);
   });
 
   it("repairs an invalid artifact once: the second answer, if valid, reaches the gate", async () => {
-    const { runId } = await h.start({ scenarios: { spec: { scenario: "garbage", repairScenario: "ok" } } });
+    const { runId } = await h.start({
+      scenarios: { spec: { scenario: "garbage", repairScenario: "ok" } },
+    });
     await h.waitForGate(runId, "spec_approved");
     const rows = await h.db
       .select({ revision: artifacts.revision, valid: artifacts.valid, errors: artifacts.errors })
@@ -70,7 +97,9 @@ describe("gates, pause and resume", () => {
   });
 
   it("scenario 10: an artifact still invalid after repair pauses the run at a gate only a rejection resolves", async () => {
-    const { runId } = await h.start({ scenarios: { spec: { scenario: "invalid", repairScenario: "invalid" } } });
+    const { runId } = await h.start({
+      scenarios: { spec: { scenario: "invalid", repairScenario: "invalid" } },
+    });
     const status = await h.waitForState(runId, "paused");
     expect(status.report).toBeNull();
     expect(status.run.pausedFromState).toBe("executing");
@@ -79,19 +108,40 @@ describe("gates, pause and resume", () => {
       ["phase_plan", "pending"],
       ["implement", "pending"],
     ]);
-    expect(status.phases[0]?.failure).toMatchObject({ category: "invalid_artifact", code: "artifact_invalid_after_repair" });
-    expect(status.approvals).toMatchObject([{ gateKey: "artifact_invalid_after_repair", state: "pending", kind: "human_required" }]);
+    expect(status.phases[0]?.failure).toMatchObject({
+      category: "invalid_artifact",
+      code: "artifact_invalid_after_repair",
+    });
+    expect(status.approvals).toMatchObject([
+      { gateKey: "artifact_invalid_after_repair", state: "pending", kind: "human_required" },
+    ]);
     const gate = status.approvals[0];
     if (gate === undefined) throw new Error("gate missing");
     await expect(h.engine.resumeRun({ runId })).rejects.toMatchObject(conflict);
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: randomUUID() }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "approve",
+        clientToken: randomUUID(),
+      }),
     ).rejects.toMatchObject(conflict);
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "request_changes", clientToken: randomUUID() }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "request_changes",
+        clientToken: randomUUID(),
+      }),
     ).rejects.toMatchObject(conflict);
     expect((await h.status(runId)).run.state).toBe("paused");
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: randomUUID(), actor: "erin" });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: randomUUID(),
+      actor: "erin",
+    });
     const failed = await h.status(runId);
     expect(failed.run.state).toBe("failed");
     expect(failed.report?.path).toMatch(/\.report\.md$/);
@@ -102,7 +152,9 @@ describe("gates, pause and resume", () => {
   });
 
   it("scenario 27: a plan still invalid after repair pauses the run from the planning state", async () => {
-    const { runId } = await h.start({ scenarios: { phase_plan: { scenario: "invalid", repairScenario: "invalid" } } });
+    const { runId } = await h.start({
+      scenarios: { phase_plan: { scenario: "invalid", repairScenario: "invalid" } },
+    });
     await h.approve(runId, "spec_approved");
     const status = await h.waitForState(runId, "paused");
     expect(status.run.pausedFromState).toBe("planning");
@@ -117,7 +169,12 @@ describe("gates, pause and resume", () => {
     const { runId } = await h.start();
     const gate = await h.waitForGate(runId, "spec_approved");
     const token = randomUUID();
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: token });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "approve",
+      clientToken: token,
+    });
     await expect(
       h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token }),
     ).rejects.toMatchObject(conflict);
@@ -127,9 +184,19 @@ describe("gates, pause and resume", () => {
   it("scenario 29: a token that is a suffix of an earlier one is a different token, not a replay", async () => {
     const { runId } = await h.start();
     const gate = await h.waitForGate(runId, "spec_approved");
-    await h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: "prefix:shared-token" });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "approve",
+      clientToken: "prefix:shared-token",
+    });
     await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: "shared-token" }),
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "approve",
+        clientToken: "shared-token",
+      }),
     ).rejects.toMatchObject(conflict);
   });
 });

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ScriptedScenario } from "../../src/agents/scripted/scenarios.ts";
-import { QUEUES } from "../../src/engine/outbox.ts";
 import { runnerExecutions, runReports } from "../../src/db/schema/index.ts";
+import { QUEUES } from "../../src/engine/outbox.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 let h: Harness;
@@ -17,14 +17,28 @@ async function approvePlanExpectingFailure(scenario: ScriptedScenario, message: 
   await h.approve(runId, "spec_approved");
   const gate = await h.waitForGate(runId, "phase_plan_approved");
   await expect(
-    h.engine.signalApproval({ runId, approvalId: gate.id, action: "approve", clientToken: randomUUID() }),
-  ).rejects.toMatchObject({ code: "internal_state_corruption", message: expect.stringMatching(message) });
+    h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "approve",
+      clientToken: randomUUID(),
+    }),
+  ).rejects.toMatchObject({
+    code: "internal_state_corruption",
+    message: expect.stringMatching(message),
+  });
   const failed = await h.status(runId);
   expect(failed.run.state).toBe("failed");
   expect(failed.run.failure).toMatchObject({ code: "internal_state_corruption" });
-  expect(failed.report?.json).toMatchObject({ status: "failed", failure: { code: "internal_state_corruption" } });
+  expect(failed.report?.json).toMatchObject({
+    status: "failed",
+    failure: { code: "internal_state_corruption" },
+  });
   expect(failed.phases.map((p) => p.phaseKey)).toEqual(["spec", "phase_plan", "implement"]);
-  const executions = await h.db.select({ state: runnerExecutions.state }).from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+  const executions = await h.db
+    .select({ state: runnerExecutions.state })
+    .from(runnerExecutions)
+    .where(eq(runnerExecutions.runId, runId));
   expect(executions.length).toBe(2);
   expect(executions.every((e) => e.state === "failed_needs_human")).toBe(true);
   return runId;
@@ -44,7 +58,10 @@ describe("planned phases", () => {
   });
 
   it("a planned schema the registry does not know fails the run before anything runs", async () => {
-    await approvePlanExpectingFailure("unregistered-schema", /schema dev\/research@9 is not registered/);
+    await approvePlanExpectingFailure(
+      "unregistered-schema",
+      /schema dev\/research@9 is not registered/,
+    );
   });
 
   it("runs every planned phase, in order, between the plan and the implementation", async () => {
@@ -66,10 +83,22 @@ describe("planned phases", () => {
     await h.approve(runId, "spec_approved");
     await h.approve(runId, "phase_plan_approved");
     const failed = await h.waitForState(runId, "failed");
-    expect(failed.run.failure).toMatchObject({ category: "agent_error", code: "scripted_fixture_missing" });
-    expect(failed.phases.find((p) => p.phaseKey === "final-report")).toMatchObject({ state: "failed", attempts: 1 });
-    expect(failed.report?.json).toMatchObject({ status: "failed", failure: { code: "scripted_fixture_missing" } });
-    const executions = await h.db.select({ state: runnerExecutions.state }).from(runnerExecutions).where(eq(runnerExecutions.runId, runId));
+    expect(failed.run.failure).toMatchObject({
+      category: "agent_error",
+      code: "scripted_fixture_missing",
+    });
+    expect(failed.phases.find((p) => p.phaseKey === "final-report")).toMatchObject({
+      state: "failed",
+      attempts: 1,
+    });
+    expect(failed.report?.json).toMatchObject({
+      status: "failed",
+      failure: { code: "scripted_fixture_missing" },
+    });
+    const executions = await h.db
+      .select({ state: runnerExecutions.state })
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.runId, runId));
     expect(executions.length).toBeGreaterThanOrEqual(2);
     expect(executions.every((e) => e.state === "failed_needs_human")).toBe(true);
   });
@@ -82,7 +111,11 @@ describe("planned phases", () => {
     await h.db.delete(runReports).where(eq(runReports.runId, runId));
     const eventsBefore = await h.events(runId);
     await h.devflow.boss.send(QUEUES.advanceRun, { runId, reason: "replay" });
-    const repaired = await h.waitForStatus(runId, (s) => s.report !== null, "the report to be repaired");
+    const repaired = await h.waitForStatus(
+      runId,
+      (s) => s.report !== null,
+      "the report to be repaired",
+    );
     expect(repaired.report?.json).toMatchObject({ status: "failed" });
     expect(repaired.run.state).toBe("failed");
     expect(repaired.phases).toEqual(failed.phases);

@@ -1,0 +1,195 @@
+import { randomUUID } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { approvalDecisions, runEvents, runs } from "../../src/db/schema/index.ts";
+import { type Harness, startHarness } from "../helpers/harness.ts";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000 } });
+});
+afterAll(() => h.stop());
+
+const issue = () => 500_000 + Math.floor(Math.random() * 400_000);
+
+describe("starting runs", () => {
+  it("scenario 3: a second active run for the same issue is refused with the active run in its hint", async () => {
+    const issueNumber = issue();
+    const { runId } = await h.start({ issueNumber });
+    await h.waitForGate(runId, "spec_approved");
+    await expect(h.start({ issueNumber })).rejects.toMatchObject({
+      code: "active_run_exists",
+      recoveryHint: JSON.stringify({ currentRunId: runId, currentState: "awaiting_approval" }),
+    });
+    await h.engine.abortRun({ runId, reason: "done" });
+    const second = await h.start({ issueNumber });
+    expect(second.runId).not.toBe(runId);
+  });
+
+  it("scenario 4: a replayed start is a no-op with the same input and internal_state_corruption with another", async () => {
+    const startKey = randomUUID();
+    const issueNumber = issue();
+    const input = { startKey, issueNumber, scenarios: { spec: "ok" as const } };
+    const first = await h.start(input);
+    const again = await h.start(input);
+    expect(again).toMatchObject({ runId: first.runId, replayed: true });
+    await expect(h.start({ ...input, scenarios: { spec: "timeout" } })).rejects.toMatchObject({
+      code: "internal_state_corruption",
+    });
+    const rows = await h.db.select().from(runs).where(eq(runs.issueNumber, issueNumber));
+    expect(rows).toHaveLength(1);
+  });
+
+  it("rejects bad input with a message that names it, and an unknown template with the known ones", async () => {
+    await expect(h.start({ repository: "not-a-repo" })).rejects.toMatchObject({
+      code: "invalid_input",
+      message: expect.stringContaining("owner/name"),
+    });
+    await expect(h.start({ template: "nope@1" })).rejects.toMatchObject({
+      code: "unknown_template",
+      recoveryHint: expect.stringContaining("development@1"),
+    });
+  });
+
+  it("20 concurrent starts for one issue make exactly one run", async () => {
+    const issueNumber = issue();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => h.start({ issueNumber })),
+    );
+    const started = results.filter((r) => r.status === "fulfilled");
+    const refused = results.filter((r) => r.status === "rejected");
+    expect(started).toHaveLength(1);
+    expect(refused).toHaveLength(19);
+    for (const r of refused) expect(r.reason).toMatchObject({ code: "active_run_exists" });
+    expect(await h.db.select().from(runs).where(eq(runs.issueNumber, issueNumber))).toHaveLength(1);
+  });
+
+  it("20 concurrent starts with one start key (a redelivered webhook) make one run and all get it", async () => {
+    const issueNumber = issue();
+    const startKey = randomUUID();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => h.start({ issueNumber, startKey })),
+    );
+    expect(new Set(results.map((r) => r.runId)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+  });
+
+  it("50 concurrent identical approvals make one decision and one approval.resolved", async () => {
+    const { runId } = await h.start({ issueNumber: issue() });
+    const gate = await h.waitForGate(runId, "spec_approved");
+    const token = randomUUID();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        h.engine.signalApproval({
+          runId,
+          approvalId: gate.id,
+          action: "approve",
+          clientToken: token,
+        }),
+      ),
+    );
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+    expect(
+      await h.db
+        .select()
+        .from(approvalDecisions)
+        .where(eq(approvalDecisions.approvalRequestId, gate.id)),
+    ).toHaveLength(1);
+    const resolved = await h.db
+      .select()
+      .from(runEvents)
+      .where(and(eq(runEvents.runId, runId), eq(runEvents.type, "approval.resolved")));
+    expect(resolved).toHaveLength(1);
+    await h.waitForGate(runId, "phase_plan_approved");
+    expect((await h.status(runId)).phases.find((p) => p.phaseKey === "phase_plan")?.attempts).toBe(
+      1,
+    );
+  });
+
+  it("50 concurrent different decisions on one gate: exactly one wins, the rest conflict", async () => {
+    const { runId } = await h.start({ issueNumber: issue() });
+    const gate = await h.waitForGate(runId, "spec_approved");
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        h.engine.signalApproval({
+          runId,
+          approvalId: gate.id,
+          action: i % 2 === 0 ? "approve" : "reject",
+          clientToken: `token-${i}`,
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results)
+      if (r.status === "rejected") expect(r.reason).toMatchObject({ code: "approval_conflict" });
+  });
+});
+
+describe("active-run caps (scenario 7, differs: runs over the cap are queued, not rejected)", () => {
+  it("scenario 7: a run over the global cap is queued, says why, and starts FIFO as slots free", async () => {
+    const capped = await startHarness({
+      limits: { maxActiveRuns: 2, maxActiveRunsPerRepository: 10 },
+    });
+    try {
+      const started = [];
+      for (let i = 0; i < 5; i += 1) {
+        started.push(await capped.start({ repository: `acme/repo-${i}` }));
+      }
+      expect(started.map((s) => s.state)).toEqual([
+        "executing",
+        "executing",
+        "queued",
+        "queued",
+        "queued",
+      ]);
+      const [queuedEvent] = await capped.waitForEvents(started[2]?.runId ?? "", "run.queued");
+      expect(queuedEvent?.payload).toMatchObject({
+        position: 1,
+        reason: expect.stringContaining("limit of 2 active runs"),
+      });
+      const [, , third, fourth, fifth] = started.map((s) => s.runId);
+      if (third === undefined || fourth === undefined || fifth === undefined)
+        throw new Error("runs missing");
+
+      await capped.engine.abortRun({ runId: started[1]?.runId ?? "", reason: "free a slot" });
+      await capped.waitForGate(third, "spec_approved");
+      expect((await capped.status(fourth)).run.state).toBe("queued");
+      expect((await capped.status(fifth)).run.state).toBe("queued");
+
+      await capped.engine.abortRun({ runId: started[0]?.runId ?? "", reason: "free a slot" });
+      await capped.waitForGate(fourth, "spec_approved");
+      expect((await capped.status(fifth)).run.state).toBe("queued");
+      const [admitted] = await capped.waitForEvents(fourth, "run.admitted");
+      expect(admitted?.payload).toMatchObject({ waitedMs: expect.any(Number) });
+
+      // A queued run can be aborted too, and never starts.
+      await capped.engine.abortRun({ runId: fifth, reason: "not needed" });
+      expect((await capped.status(fifth)).run.state).toBe("aborted");
+      expect((await capped.status(fifth)).report?.json).toMatchObject({ status: "aborted" });
+    } finally {
+      await capped.stop();
+    }
+  });
+
+  it("a repository at its own cap waits without holding back other repositories", async () => {
+    const capped = await startHarness({
+      limits: { maxActiveRuns: 10, maxActiveRunsPerRepository: 1 },
+    });
+    try {
+      const a1 = await capped.start({ repository: "acme/a" });
+      const a2 = await capped.start({ repository: "acme/a" });
+      const b1 = await capped.start({ repository: "acme/b" });
+      expect([a1.state, a2.state, b1.state]).toEqual(["executing", "queued", "executing"]);
+      const [queued] = await capped.waitForEvents(a2.runId, "run.queued");
+      expect(queued?.payload).toMatchObject({
+        reason: expect.stringContaining("acme/a already has 1 active runs"),
+      });
+      await capped.approve(a1.runId, "spec_approved");
+      await capped.approve(a1.runId, "phase_plan_approved");
+      await capped.waitForState(a1.runId, "completed");
+      await capped.waitForGate(a2.runId, "spec_approved");
+    } finally {
+      await capped.stop();
+    }
+  });
+});
