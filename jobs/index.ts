@@ -1,4 +1,4 @@
-import type { PgBoss, Queue } from "pg-boss";
+import type { Job, PgBoss, Queue } from "pg-boss";
 import type { Logger } from "pino";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { QUEUES } from "../src/engine/outbox.ts";
@@ -63,7 +63,39 @@ export interface WorkerDeps {
   settings: JobSettings;
 }
 
-/** Starts a worker on every queue. Returns the worker ids, for `offWork`. */
+/**
+ * Starts `slots` workers on `queue`. pg-boss lets a worker sleep its poll interval
+ * after every job unless a NOTIFY arrived meanwhile, and the NOTIFYs of a burst
+ * that lands while all workers are busy collapse into one flag per worker: a
+ * backlog would then drain one job per poll interval. So each slot is its own
+ * worker and, when a job finishes, asks itself to fetch once more at once; an
+ * empty fetch ends that and the worker sleeps until notified.
+ */
+async function work<T extends object>(
+  boss: PgBoss,
+  queue: string,
+  slots: number,
+  handler: (jobs: Job<T>[]) => Promise<unknown>,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let slot = 0; slot < slots; slot += 1) {
+    const self: { id?: string } = {};
+    self.id = await boss.work<T>(queue, POLLING, async (jobs) => {
+      try {
+        return await handler(jobs);
+      } finally {
+        if (self.id !== undefined) boss.notifyWorker(self.id);
+      }
+    });
+    ids.push(self.id);
+  }
+  return ids;
+}
+
+/** Polling is only the fallback: NOTIFY wakes workers the moment a job is enqueued. */
+const POLLING = { notifyPollingIntervalSeconds: 5, pollingIntervalSeconds: 2 };
+
+/** Starts the workers of every queue. Returns the worker ids, for `offWork`. */
 export async function registerWorkers({
   boss,
   engine,
@@ -72,16 +104,12 @@ export async function registerWorkers({
   log,
   settings,
 }: WorkerDeps): Promise<string[]> {
-  const fast = { notifyPollingIntervalSeconds: 5, pollingIntervalSeconds: 2 };
-  return Promise.all([
-    boss.work(
-      QUEUES.advanceRun,
-      { ...fast, localConcurrency: 2 },
-      advanceRun.createAdvanceRunHandler({ engine, log }),
-    ),
-    boss.work(
+  const ids = await Promise.all([
+    work(boss, QUEUES.advanceRun, 2, advanceRun.createAdvanceRunHandler({ engine, log })),
+    work(
+      boss,
       QUEUES.executePhase,
-      { ...fast, localConcurrency: settings.workerConcurrency },
+      settings.workerConcurrency,
       executePhase.createExecutePhaseHandler({
         engine,
         runner,
@@ -92,17 +120,15 @@ export async function registerWorkers({
         attemptTimeoutMs: settings.attemptTimeoutSeconds * 1000,
       }),
     ),
-    boss.work(
-      QUEUES.cleanupRun,
-      { ...fast, localConcurrency: 2 },
-      cleanupRun.createCleanupRunHandler({ engine, runner, log }),
-    ),
-    boss.work(QUEUES.admitRuns, fast, admitRuns.createAdmitRunsHandler({ engine })),
-    boss.work(
+    work(boss, QUEUES.cleanupRun, 2, cleanupRun.createCleanupRunHandler({ engine, runner, log })),
+    work(boss, QUEUES.admitRuns, 1, admitRuns.createAdmitRunsHandler({ engine })),
+    work(
+      boss,
       QUEUES.sweep,
-      fast,
+      1,
       sweep.createSweepHandler({ engine, log, staleAfterMs: settings.staleAfterMs }),
     ),
-    boss.work(QUEUES.deadLetter, fast, deadLetter.createDeadLetterHandler({ log })),
+    work(boss, QUEUES.deadLetter, 1, deadLetter.createDeadLetterHandler({ log })),
   ]);
+  return ids.flat();
 }

@@ -43,6 +43,7 @@ export async function admitQueued(tx: Tx, deps: EngineDeps): Promise<string[]> {
     await t.updateRun({ state: "planning", admittedAt: new Date() });
     await t.emit("run.admitted", { waitedMs: Date.now() - t.run.createdAt.getTime() }, "admitted");
     await advanceLocked(t);
+    await t.flush();
     perRepository.set(candidate.repository, inRepository + 1);
     total += 1;
     admitted.push(candidate.id);

@@ -119,13 +119,23 @@ export interface FinishExecutionInput {
   executionId: string;
   state: Exclude<ExecutionState, "running">;
   exit: Record<string, unknown>;
+  /** What was captured of the transcript before disposal. */
+  transcript?: { seq: number; text: string }[];
+  /** The runner already disposed of the execution. */
+  disposed?: boolean;
 }
 
-/** Records how an execution ended, with one `execution.finished` event per execution. */
+/**
+ * Records how an execution ended (with its transcript and disposal, in the same
+ * statement), and one `execution.finished` event per execution.
+ */
 export async function finishExecution(
   deps: EngineDeps,
   input: FinishExecutionInput,
 ): Promise<void> {
+  const chunks = input.transcript ?? [];
+  const text = chunks.map((chunk) => chunk.text).join("");
+  const last = chunks.length === 0 ? 0 : Math.max(...chunks.map((chunk) => chunk.seq));
   await withRun(deps, input.runId, async (t) => {
     const [row] = await t.tx
       .update(runnerExecutions)
@@ -134,6 +144,11 @@ export async function finishExecution(
         state: sql`case when ${runnerExecutions.state} = 'running' then ${input.state} else ${runnerExecutions.state} end`,
         exit: input.exit,
         endedAt: sql`coalesce(${runnerExecutions.endedAt}, now())`,
+        transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then ${runnerExecutions.transcript} || ${text} else ${runnerExecutions.transcript} end`,
+        lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
+        ...(input.disposed === true
+          ? { disposedAt: sql`coalesce(${runnerExecutions.disposedAt}, now())` }
+          : {}),
       })
       .where(eq(runnerExecutions.id, input.executionId))
       .returning({ state: runnerExecutions.state, revision: runnerExecutions.revision });

@@ -31,12 +31,16 @@ export interface Transition {
   failAfterCommit(error: DevflowError): void;
 }
 
-/** Locks `runId` inside `tx` and returns the transition handle for it. */
+/**
+ * Locks `runId` inside `tx` and returns the transition handle for it. Events take
+ * their `seq` from the in-memory counter; `flush` (or any `updateRun`) writes the
+ * counter back, once per transaction rather than once per event.
+ */
 export async function lockRun(
   tx: Tx,
   deps: EngineDeps,
   runId: string,
-): Promise<Transition & { deferred: DevflowError[] }> {
+): Promise<Transition & { deferred: DevflowError[]; flush(): Promise<void> }> {
   const [row] = await tx.select().from(runs).where(eq(runs.id, runId)).for("update");
   if (row === undefined) {
     throw new DevflowError(`run ${runId} does not exist`, {
@@ -45,18 +49,21 @@ export async function lockRun(
     });
   }
   const deferred: DevflowError[] = [];
-  const transition: Transition & { deferred: DevflowError[] } = {
+  let flushedSeq = row.lastEventSeq;
+  const transition: Transition & { deferred: DevflowError[]; flush(): Promise<void> } = {
     tx,
     deps,
     run: row,
     deferred,
     async updateRun(patch) {
+      const seq = transition.run.lastEventSeq;
       const [updated] = await tx
         .update(runs)
-        .set({ ...patch, updatedAt: sql`now()` })
+        .set({ ...patch, lastEventSeq: seq, updatedAt: sql`now()` })
         .where(eq(runs.id, runId))
         .returning();
       if (updated !== undefined) transition.run = updated;
+      flushedSeq = seq;
     },
     async emit(type, payload, key) {
       const seq = transition.run.lastEventSeq + 1;
@@ -66,7 +73,6 @@ export async function lockRun(
         .onConflictDoNothing({ target: runEvents.idempotencyKey })
         .returning({ id: runEvents.id });
       if (inserted.length === 0) return false;
-      await tx.update(runs).set({ lastEventSeq: seq }).where(eq(runs.id, runId));
       transition.run = { ...transition.run, lastEventSeq: seq };
       return true;
     },
@@ -75,6 +81,14 @@ export async function lockRun(
     },
     failAfterCommit(error) {
       deferred.push(error);
+    },
+    async flush() {
+      if (transition.run.lastEventSeq === flushedSeq) return;
+      await tx
+        .update(runs)
+        .set({ lastEventSeq: transition.run.lastEventSeq })
+        .where(eq(runs.id, runId));
+      flushedSeq = transition.run.lastEventSeq;
     },
   };
   return transition;
@@ -92,6 +106,7 @@ export async function withRun<T>(
   const { result, deferred } = await deps.db.transaction(async (tx) => {
     const transition = await lockRun(tx, deps, runId);
     const value = await fn(transition);
+    await transition.flush();
     return { result: value, deferred: transition.deferred };
   });
   const [first] = deferred;

@@ -208,6 +208,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
       },
       "created",
     );
+    await t.flush();
     const admitted = await admitQueued(tx, deps);
     if (admitted.includes(run.id)) {
       const [now] = await tx.select({ state: runs.state }).from(runs).where(eq(runs.id, run.id));
@@ -215,6 +216,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
     }
     const { reason, position } = await queueReason(tx, deps, input.repository);
     await t.emit("run.queued", { reason, position }, "queued");
+    await t.flush();
     return { runId: run.id, state: "queued" as const, replayed: false };
   });
 }

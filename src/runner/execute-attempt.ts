@@ -83,11 +83,11 @@ async function runExecution(
   } finally {
     clearInterval(timer);
   }
+  let transcript: Awaited<ReturnType<Runner["capture"]>>;
   try {
-    await engine.appendTranscript(executionId, await runner.capture(handle, 0));
+    transcript = await runner.capture(handle, 0);
   } finally {
     await runner.dispose(handle);
-    await engine.markDisposed(executionId);
   }
   const state = exit.stopped
     ? "stopped"
@@ -99,6 +99,8 @@ async function runExecution(
     executionId,
     state,
     exit: { exitCode: exit.exitCode, timedOut: exit.timedOut, stopped: exit.stopped },
+    transcript,
+    disposed: true,
   });
   return exit;
 }
