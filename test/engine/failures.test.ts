@@ -1,0 +1,107 @@
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { phaseAttempts } from "../../src/db/schema/index.ts";
+import { type Harness, startHarness } from "../helpers/harness.ts";
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ jobs: { attemptTimeoutSeconds: 1 } });
+});
+afterAll(() => h.stop());
+
+describe("failures say why, and end in a retry or a gate", () => {
+  it("an agent past its time limit is stopped and retried; when attempts run out a person decides", async () => {
+    const { runId } = await h.start({
+      scenarios: { spec: ["timeout", "timeout", "timeout", "ok"] },
+    });
+    const gate = await h.waitForGate(runId, "attempts_exhausted");
+    const status = await h.status(runId);
+    expect(status.run).toMatchObject({ state: "paused", pausedFromState: "executing" });
+    expect(status.phases[0]).toMatchObject({ phaseKey: "spec", state: "failed", attempts: 3 });
+    expect(status.phases[0]?.failure).toMatchObject({
+      category: "timeout",
+      code: "attempt_timeout",
+      message: expect.stringContaining("all 3 attempts failed"),
+    });
+    const attempts = await h.db
+      .select()
+      .from(phaseAttempts)
+      .where(eq(phaseAttempts.runId, runId))
+      .orderBy(phaseAttempts.attempt);
+    expect(attempts.map((a) => [a.attempt, a.state, a.failure?.category])).toEqual([
+      [1, "failed", "timeout"],
+      [2, "failed", "timeout"],
+      [3, "failed", "timeout"],
+    ]);
+    expect((await h.waitForEvents(runId, "phase.retrying", 2)).length).toBe(2);
+    // Approving makes no sense here: only another try or giving up.
+    await expect(
+      h.engine.signalApproval({
+        runId,
+        approvalId: gate.id,
+        action: "approve",
+        clientToken: randomUUID(),
+      }),
+    ).rejects.toMatchObject({ code: "approval_conflict" });
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "request_changes",
+      clientToken: randomUUID(),
+      body: "Try again, it was a slow day.",
+    });
+    await h.waitForGate(runId, "spec_approved");
+    expect((await h.status(runId)).phases[0]).toMatchObject({
+      state: "awaiting_approval",
+      attempts: 4,
+    });
+  });
+
+  it("an agent that exits non-zero is retried as a new attempt", async () => {
+    const { runId } = await h.start({ scenarios: { spec: ["crash", "ok"] } });
+    await h.waitForGate(runId, "spec_approved");
+    const [retrying] = await h.waitForEvents(runId, "phase.retrying");
+    expect(retrying?.payload).toMatchObject({
+      category: "agent_error",
+      code: "agent_exit_nonzero",
+      attempt: 1,
+    });
+    expect((await h.status(runId)).phases[0]?.attempts).toBe(2);
+  });
+
+  it("rejecting at the exhausted gate fails the run with the last failure in its report", async () => {
+    const { runId } = await h.start({ scenarios: { spec: "crash" } });
+    const gate = await h.waitForGate(runId, "attempts_exhausted");
+    await h.engine.signalApproval({
+      runId,
+      approvalId: gate.id,
+      action: "reject",
+      clientToken: randomUUID(),
+    });
+    const failed = await h.status(runId);
+    expect(failed.run.state).toBe("failed");
+    expect(failed.report?.json).toMatchObject({
+      status: "failed",
+      failure: { category: "agent_error", code: "agent_exit_nonzero" },
+    });
+  });
+});
+
+describe("a run with no agent configured", () => {
+  it("fails its first phase with a message naming the setting to change", async () => {
+    const bare = await startHarness({ jobs: { defaultAgent: undefined } });
+    try {
+      const { runId } = await bare.start();
+      const failed = await bare.waitForState(runId, "failed");
+      expect(failed.run.failure).toMatchObject({
+        category: "agent_error",
+        code: "agent_not_configured",
+        message: expect.stringContaining("set DEVFLOW_AGENT"),
+      });
+      expect(failed.report?.markdown).toContain("set DEVFLOW_AGENT");
+    } finally {
+      await bare.stop();
+    }
+  });
+});
