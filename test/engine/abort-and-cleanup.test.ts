@@ -84,14 +84,9 @@ describe("abort and runner cleanup", () => {
       .from(runnerExecutions)
       .where(eq(runnerExecutions.runId, runId));
     expect(executions).toEqual([{ state: "failed_needs_human" }]);
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "approve",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject({ code: "approval_conflict" });
+    await expect(h.decide(runId, gate.id, "approve")).rejects.toMatchObject({
+      code: "approval_conflict",
+    });
     expect((await h.status(runId)).run.state).toBe("aborted");
   });
 
@@ -140,18 +135,11 @@ describe("abort and runner cleanup", () => {
     const { runId, gate } = await atSpecGate();
     runner.failCaptureAfterDispose = true;
     const token = randomUUID();
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "reject", token);
     await waitForRunnerEvents(2);
     expect(runner.events).toEqual(["capture", "dispose"]);
     runner.events.length = 0;
-    await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token }),
-    ).resolves.toEqual({ replayed: true });
+    await expect(h.decide(runId, gate.id, "reject", token)).resolves.toEqual({ replayed: true });
     await waitForRunnerEvents(2);
     expect(runner.events).toEqual(["capture", "dispose"]);
     expect((await h.status(runId)).run.state).toBe("failed");
@@ -205,12 +193,7 @@ describe("abort and runner cleanup", () => {
   it("scenario 24: a reject whose runner stop fails still fails the run and writes its report first", async () => {
     const { runId, gate } = await atSpecGate();
     runner.failDispose = true;
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: randomUUID(),
-    });
+    await h.decide(runId, gate.id, "reject");
     const status = await h.status(runId);
     expect(status.run.state).toBe("failed");
     expect(status.report?.path).toMatch(/\.report\.md$/);
@@ -227,12 +210,7 @@ describe("abort and runner cleanup", () => {
     });
     const gate = await h.waitForGate(runId, "artifact_invalid_after_repair");
     runner.failDispose = true;
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: randomUUID(),
-    });
+    await h.decide(runId, gate.id, "reject");
     const status = await h.status(runId);
     expect(status.run.state).toBe("failed");
     expect(status.report).not.toBeNull();
@@ -242,26 +220,11 @@ describe("abort and runner cleanup", () => {
   it("scenario 30: every replay of a terminal decision runs the cleanup once more, harmlessly", async () => {
     const { runId, gate } = await atSpecGate();
     const token = randomUUID();
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "reject", token);
     await h.waitFor("one dispose", async () => runner.disposeCalls === 1);
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "reject", token);
     await h.waitFor("two disposes", async () => runner.disposeCalls === 2);
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "reject", token);
     await h.waitFor("three disposes", async () => runner.disposeCalls === 3);
     expect((await h.status(runId)).run.state).toBe("failed");
   });

@@ -36,14 +36,9 @@ describe("failures say why, and end in a retry or a gate", () => {
     ]);
     expect((await h.waitForEvents(runId, "phase.retrying", 2)).length).toBe(2);
     // Approving makes no sense here: only another try or giving up.
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "approve",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject({ code: "approval_conflict" });
+    await expect(h.decide(runId, gate.id, "approve")).rejects.toMatchObject({
+      code: "approval_conflict",
+    });
     await h.engine.signalApproval({
       runId,
       approvalId: gate.id,
@@ -73,12 +68,7 @@ describe("failures say why, and end in a retry or a gate", () => {
   it("rejecting at the exhausted gate fails the run with the last failure in its report", async () => {
     const { runId } = await h.start({ scenarios: { spec: "crash" } });
     const gate = await h.waitForGate(runId, "attempts_exhausted");
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "reject",
-      clientToken: randomUUID(),
-    });
+    await h.decide(runId, gate.id, "reject");
     const failed = await h.status(runId);
     expect(failed.run.state).toBe("failed");
     expect(failed.report?.json).toMatchObject({

@@ -21,22 +21,8 @@ describe("gates, pause and resume", () => {
       state: "paused",
       pausedFromState: "awaiting_approval",
     });
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "approve",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject(conflict);
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "reject",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject(conflict);
+    await expect(h.decide(runId, gate.id, "approve")).rejects.toMatchObject(conflict);
+    await expect(h.decide(runId, gate.id, "reject")).rejects.toMatchObject(conflict);
     const paused = await h.status(runId);
     expect(paused.run.state).toBe("paused");
     expect(paused.approvals).toMatchObject([{ gateKey: "spec_approved", state: "pending" }]);
@@ -118,22 +104,8 @@ describe("gates, pause and resume", () => {
     const gate = status.approvals[0];
     if (gate === undefined) throw new Error("gate missing");
     await expect(h.engine.resumeRun({ runId })).rejects.toMatchObject(conflict);
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "approve",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject(conflict);
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "request_changes",
-        clientToken: randomUUID(),
-      }),
-    ).rejects.toMatchObject(conflict);
+    await expect(h.decide(runId, gate.id, "approve")).rejects.toMatchObject(conflict);
+    await expect(h.decide(runId, gate.id, "request_changes")).rejects.toMatchObject(conflict);
     expect((await h.status(runId)).run.state).toBe("paused");
     await h.engine.signalApproval({
       runId,
@@ -169,34 +141,17 @@ describe("gates, pause and resume", () => {
     const { runId } = await h.start();
     const gate = await h.waitForGate(runId, "spec_approved");
     const token = randomUUID();
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "approve",
-      clientToken: token,
-    });
-    await expect(
-      h.engine.signalApproval({ runId, approvalId: gate.id, action: "reject", clientToken: token }),
-    ).rejects.toMatchObject(conflict);
+    await h.decide(runId, gate.id, "approve", token);
+    await expect(h.decide(runId, gate.id, "reject", token)).rejects.toMatchObject(conflict);
     await h.waitForGate(runId, "phase_plan_approved");
   });
 
   it("scenario 29: a token that is a suffix of an earlier one is a different token, not a replay", async () => {
     const { runId } = await h.start();
     const gate = await h.waitForGate(runId, "spec_approved");
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "approve",
-      clientToken: "prefix:shared-token",
-    });
-    await expect(
-      h.engine.signalApproval({
-        runId,
-        approvalId: gate.id,
-        action: "approve",
-        clientToken: "shared-token",
-      }),
-    ).rejects.toMatchObject(conflict);
+    await h.decide(runId, gate.id, "approve", "prefix:shared-token");
+    await expect(h.decide(runId, gate.id, "approve", "shared-token")).rejects.toMatchObject(
+      conflict,
+    );
   });
 });

@@ -156,19 +156,9 @@ describe("a development@1 run", () => {
       .update(runs)
       .set({ agentConfig: { scripted: { phase_plan: "timeout" } } })
       .where(eq(runs.id, runId));
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "approve",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "approve", token);
     await h.waitForEvents(runId, "execution.started", 2);
-    await h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "approve",
-      clientToken: token,
-    });
+    await h.decide(runId, gate.id, "approve", token);
     const phases = await h.db.select().from(runPhases).where(eq(runPhases.runId, runId));
     expect(phases.find((p) => p.phaseKey === "phase_plan")).toMatchObject({
       state: "running",

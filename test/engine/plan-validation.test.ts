@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ScriptedScenario } from "../../src/agents/scripted/scenarios.ts";
@@ -16,14 +15,7 @@ async function approvePlanExpectingFailure(scenario: ScriptedScenario, message: 
   const { runId } = await h.start({ scenarios: { phase_plan: scenario } });
   await h.approve(runId, "spec_approved");
   const gate = await h.waitForGate(runId, "phase_plan_approved");
-  await expect(
-    h.engine.signalApproval({
-      runId,
-      approvalId: gate.id,
-      action: "approve",
-      clientToken: randomUUID(),
-    }),
-  ).rejects.toMatchObject({
+  await expect(h.decide(runId, gate.id, "approve")).rejects.toMatchObject({
     code: "internal_state_corruption",
     message: expect.stringMatching(message),
   });

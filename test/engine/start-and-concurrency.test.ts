@@ -79,14 +79,7 @@ describe("starting runs", () => {
     const gate = await h.waitForGate(runId, "spec_approved");
     const token = randomUUID();
     const results = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        h.engine.signalApproval({
-          runId,
-          approvalId: gate.id,
-          action: "approve",
-          clientToken: token,
-        }),
-      ),
+      Array.from({ length: 50 }, () => h.decide(runId, gate.id, "approve", token)),
     );
     expect(results.filter((r) => !r.replayed)).toHaveLength(1);
     expect(

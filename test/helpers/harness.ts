@@ -4,7 +4,7 @@ import { and, asc, eq } from "drizzle-orm";
 import pino from "pino";
 import type { JobSettings } from "../../jobs/index.ts";
 import type { ScenarioSpec } from "../../src/agents/scripted/scenarios.ts";
-import { runEvents } from "../../src/db/schema/index.ts";
+import { type ApprovalAction, runEvents } from "../../src/db/schema/index.ts";
 import type { RunStatus } from "../../src/engine/get-run-status.ts";
 import type { StartRunInput } from "../../src/engine/start-run.ts";
 import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
@@ -148,6 +148,15 @@ export async function startHarness(options: HarnessOptions = {}) {
     },
     events: (runId: string) =>
       db.select().from(runEvents).where(eq(runEvents.runId, runId)).orderBy(asc(runEvents.seq)),
+    /** A person's decision at a gate; a fresh client token unless one is given. */
+    decide(
+      runId: string,
+      approvalId: string,
+      action: ApprovalAction,
+      clientToken: string = randomUUID(),
+    ) {
+      return engine.signalApproval({ runId, approvalId, action, clientToken });
+    },
     /** Approves the pending gate `gateKey` once it is there. */
     async approve(runId: string, gateKey: string, clientToken: string = randomUUID()) {
       const request = await harness.waitForGate(runId, gateKey);
