@@ -36,7 +36,7 @@ async function spawnWorker(databaseUrl: string): Promise<ChildProcess> {
 }
 
 describe("recovery after a crash (scenario 26, differs: runs resume instead of failing)", () => {
-  it("scenario 26: after a restart, a run waiting at a gate still waits there and goes on when approved", async () => {
+  it("scenario 26 (differs: resumed, not failed): after a restart, a run waiting at a gate still waits there and goes on when approved", async () => {
     const databaseUrl = await createTestDatabase();
     const before = await startHarness({ databaseUrl });
     const { runId } = await before.start();
@@ -54,7 +54,7 @@ describe("recovery after a crash (scenario 26, differs: runs resume instead of f
     await after.waitForState(runId, "completed");
   });
 
-  it("a worker killed with SIGKILL mid-phase: another worker finishes the phase as a new attempt, no event twice", async () => {
+  it("scenario 26 (differs: resumed, not failed): a worker killed with SIGKILL mid-phase; another worker finishes the phase as a new attempt, no event twice", async () => {
     const databaseUrl = await createTestDatabase();
     // This process only enqueues at first: the phase runs in the child.
     const h = await harness({ databaseUrl, workers: false });

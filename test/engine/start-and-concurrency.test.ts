@@ -119,7 +119,7 @@ describe("starting runs", () => {
 });
 
 describe("active-run caps (scenario 7, differs: runs over the cap are queued, not rejected)", () => {
-  it("scenario 7: a run over the global cap is queued, says why, and starts FIFO as slots free", async () => {
+  it("scenario 7 (differs: queued, not rejected): a run over the global cap is queued, says why, and starts FIFO as slots free", async () => {
     const capped = await startHarness({
       limits: { maxActiveRuns: 2, maxActiveRunsPerRepository: 10 },
     });
@@ -184,5 +184,43 @@ describe("active-run caps (scenario 7, differs: runs over the cap are queued, no
     } finally {
       await capped.stop();
     }
+  });
+});
+
+describe("database invariants", () => {
+  it("refuses an event out of sequence and any change to a written event", async () => {
+    const { runId } = await h.start({ issueNumber: issue() });
+    await h.waitForGate(runId, "spec_approved");
+    const last = (await h.events(runId)).length;
+    const insert = (seq: number) =>
+      h.db.insert(runEvents).values({
+        runId,
+        seq,
+        type: "test.event",
+        payload: {},
+        idempotencyKey: `${runId}:test:${seq}`,
+      });
+    await expect(insert(last + 2)).rejects.toMatchObject({
+      cause: { message: expect.stringContaining(`must be ${last + 1}`) },
+    });
+    await expect(insert(last)).rejects.toThrow();
+    await expect(
+      h.db.update(runEvents).set({ type: "rewritten" }).where(eq(runEvents.runId, runId)),
+    ).rejects.toMatchObject({
+      cause: { message: "run_events are append-only" },
+    });
+  });
+
+  it("refuses a second active run for one issue even when written around the engine", async () => {
+    const issueNumber = issue();
+    const { runId } = await h.start({ issueNumber });
+    const [row] = await h.db.select().from(runs).where(eq(runs.id, runId));
+    if (row === undefined) throw new Error("run missing");
+    const { id: _id, ...copy } = row;
+    await expect(
+      h.db.insert(runs).values({ ...copy, startKey: `${row.startKey}-copy` }),
+    ).rejects.toMatchObject({
+      cause: { constraint: "runs_one_active_per_issue" },
+    });
   });
 });
