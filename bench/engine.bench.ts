@@ -16,6 +16,9 @@ import pino from "pino";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
 import { approvalRequests, runEvents, runs } from "../src/db/schema/index.ts";
 import { createInProcessRunner } from "../src/runner/in-process-runner.ts";
+import { createGitWorkspaces } from "../src/runner/workspaces/git-workspaces.ts";
+import { createScratchWorkspaces } from "../src/runner/workspaces/scratch-workspaces.ts";
+import { noGitCredentials } from "../src/runner/workspaces/workspaces.ts";
 import { startDevflow } from "../src/start-devflow.ts";
 
 const argRuns = process.argv.indexOf("--runs");
@@ -91,6 +94,7 @@ try {
     limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000 },
     jobs: {
       attemptTimeoutSeconds: 60,
+      agentOptions: {},
       workerConcurrency: 8,
       heartbeatMs: 10_000,
       staleAfterMs: 60_000,
@@ -99,6 +103,16 @@ try {
     },
     workers: true,
     runner: createInProcessRunner(),
+    workspaces: {
+      git: createGitWorkspaces({
+        root: mkdtempSync(join(tmpdir(), "devflow-bench-ws-")),
+        credentials: noGitCredentials,
+      }),
+      scratch: createScratchWorkspaces({
+        root: mkdtempSync(join(tmpdir(), "devflow-bench-scratch-")),
+      }),
+    },
+    executionsDir: mkdtempSync(join(tmpdir(), "devflow-bench-exec-")),
     log: pino({ level: "warn" }),
     poolSize: 20,
   });

@@ -1,8 +1,10 @@
 import type { Job, PgBoss, Queue } from "pg-boss";
 import type { Logger } from "pino";
+import type { AgentOptions } from "../src/agents/agent-adapter.ts";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { QUEUES } from "../src/engine/outbox.ts";
 import type { Registry } from "../src/registry/types.ts";
+import type { ExecuteAttemptDeps } from "../src/runner/execute-attempt.ts";
 import type { Runner } from "../src/runner/runner.ts";
 import * as admitRuns from "./admit-runs.ts";
 import * as advanceRun from "./advance-run.ts";
@@ -13,6 +15,7 @@ import * as sweep from "./sweep.ts";
 
 export interface JobSettings {
   attemptTimeoutSeconds: number;
+  agentOptions: AgentOptions;
   workerConcurrency: number;
   heartbeatMs: number;
   staleAfterMs: number;
@@ -61,6 +64,8 @@ export interface WorkerDeps {
   registry: Registry;
   log: Logger;
   settings: JobSettings;
+  workspaces: ExecuteAttemptDeps["workspaces"];
+  executionsDir: string;
 }
 
 /**
@@ -96,14 +101,8 @@ async function work<T extends object>(
 const POLLING = { notifyPollingIntervalSeconds: 5, pollingIntervalSeconds: 2 };
 
 /** Starts the workers of every queue. Returns the worker ids, for `offWork`. */
-export async function registerWorkers({
-  boss,
-  engine,
-  runner,
-  registry,
-  log,
-  settings,
-}: WorkerDeps): Promise<string[]> {
+export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
+  const { boss, engine, runner, registry, log, settings } = deps;
   const ids = await Promise.all([
     work(boss, QUEUES.advanceRun, 2, advanceRun.createAdvanceRunHandler({ engine, log })),
     work(
@@ -116,6 +115,9 @@ export async function registerWorkers({
         registry,
         log,
         defaultAgent: settings.defaultAgent,
+        agentOptions: settings.agentOptions,
+        workspaces: deps.workspaces,
+        executionsDir: deps.executionsDir,
         heartbeatMs: settings.heartbeatMs,
         attemptTimeoutMs: settings.attemptTimeoutSeconds * 1000,
       }),

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 
-/** Runner backends this build has. `process` and `docker` come with the runner work. */
-export type RunnerBackend = "in-process";
+export const RUNNER_BACKENDS = ["process", "docker", "in-process"] as const;
+export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];
 
 /** devflow's settings, read from the environment once, in one pure function. */
 export interface Settings {
@@ -12,7 +12,20 @@ export interface Settings {
   port: number;
   logLevel: string;
   runner: RunnerBackend;
+  docker: {
+    image: string;
+    network: string;
+    cpus: number;
+    memoryMb: number;
+    pids: number;
+    /** The Docker Engine socket, from DOCKER_HOST (unix://…); the default socket when absent. */
+    socketPath: string | undefined;
+  };
   agent: string | undefined;
+  agentModel: string | undefined;
+  agentCommand: string | undefined;
+  /** What agents may cost one run, in US dollars; undefined: no limit. */
+  maxCostUsdPerRun: number | undefined;
   maxActiveRuns: number;
   maxActiveRunsPerRepository: number;
   /** How many phase jobs one worker process runs at once. */
@@ -35,11 +48,33 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1
 }
 
 function runnerBackend(raw: string | undefined): RunnerBackend {
-  const value = raw === undefined || raw === "" ? "in-process" : raw;
-  if (value === "in-process") return value;
-  throw new Error(
-    `DEVFLOW_RUNNER=${value} is not available in this version of devflow; the only runner is in-process (scripted agent)`,
-  );
+  const value = raw === undefined || raw === "" ? "process" : raw;
+  if ((RUNNER_BACKENDS as readonly string[]).includes(value)) return value as RunnerBackend;
+  throw new Error(`DEVFLOW_RUNNER must be one of ${RUNNER_BACKENDS.join(", ")}; got "${value}"`);
+}
+
+function positive(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number | undefined,
+): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+function optional(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function dockerSocket(host: string | undefined): string | undefined {
+  if (host === undefined || host === "") return undefined;
+  if (!host.startsWith("unix://"))
+    throw new Error(`DOCKER_HOST must be a unix:// socket for devflow, got "${host}"`);
+  return host.slice("unix://".length);
 }
 
 /**
@@ -57,7 +92,18 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     port: integer(env, "PORT", 3000),
     logLevel: env.LOG_LEVEL ?? "info",
     runner: runnerBackend(env.DEVFLOW_RUNNER),
-    agent: env.DEVFLOW_AGENT === "" ? undefined : env.DEVFLOW_AGENT,
+    docker: {
+      image: env.DEVFLOW_DOCKER_IMAGE || "devflow-runner:latest",
+      network: env.DEVFLOW_DOCKER_NETWORK || "none",
+      cpus: positive(env, "DEVFLOW_DOCKER_CPUS", 2) ?? 2,
+      memoryMb: integer(env, "DEVFLOW_DOCKER_MEMORY_MB", 4096, 64),
+      pids: integer(env, "DEVFLOW_DOCKER_PIDS", 512, 16),
+      socketPath: dockerSocket(env.DOCKER_HOST),
+    },
+    agent: optional(env.DEVFLOW_AGENT),
+    agentModel: optional(env.DEVFLOW_AGENT_MODEL),
+    agentCommand: optional(env.DEVFLOW_AGENT_COMMAND),
+    maxCostUsdPerRun: positive(env, "DEVFLOW_MAX_COST_USD_PER_RUN", undefined),
     maxActiveRuns: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS", 20),
     maxActiveRunsPerRepository: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS_PER_REPO", 5),
     workerConcurrency: integer(env, "DEVFLOW_WORKER_CONCURRENCY", 4),

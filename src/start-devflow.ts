@@ -1,6 +1,6 @@
 import { PgBoss } from "pg-boss";
 import pino, { type Logger } from "pino";
-import { ensureQueues, type JobSettings, registerWorkers } from "../jobs/index.ts";
+import { ensureQueues, type JobSettings, registerWorkers, type WorkerDeps } from "../jobs/index.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createEngine, type Engine } from "./engine/create-engine.ts";
@@ -18,6 +18,10 @@ export interface StartDevflowOptions {
   /** Run job workers in this process (false: enqueue only, as a webhook-only server would). */
   workers: boolean;
   runner: Runner;
+  /** Git checkouts for runs with a repository, scratch directories for the rest. */
+  workspaces: WorkerDeps["workspaces"];
+  /** Where each execution keeps its prompt, schema and transcript. */
+  executionsDir: string;
   log?: Logger;
   registry?: Registry;
   /** Connections this process may hold; pg-boss takes its own on top. */
@@ -64,6 +68,8 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
       registry,
       log,
       settings: options.jobs,
+      workspaces: options.workspaces,
+      executionsDir: options.executionsDir,
     });
     const interval = options.jobs.sweepIntervalSeconds;
     const sweep = () =>

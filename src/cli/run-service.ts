@@ -1,6 +1,10 @@
+import { join } from "node:path";
 import pino from "pino";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
-import { createInProcessRunner } from "../runner/in-process-runner.ts";
+import { createRunner } from "../runner/create-runner.ts";
+import { createGitWorkspaces } from "../runner/workspaces/git-workspaces.ts";
+import { createScratchWorkspaces } from "../runner/workspaces/scratch-workspaces.ts";
+import { noGitCredentials } from "../runner/workspaces/workspaces.ts";
 import type { Settings } from "../settings.ts";
 import { startDevflow } from "../start-devflow.ts";
 
@@ -26,6 +30,10 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     },
     jobs: {
       attemptTimeoutSeconds: settings.attemptTimeoutSeconds,
+      agentOptions: {
+        ...(settings.agentModel === undefined ? {} : { model: settings.agentModel }),
+        ...(settings.agentCommand === undefined ? {} : { command: settings.agentCommand }),
+      },
       workerConcurrency: settings.workerConcurrency,
       heartbeatMs: settings.heartbeatMs,
       staleAfterMs: settings.staleAfterMs,
@@ -33,7 +41,15 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       defaultAgent: settings.agent,
     },
     workers: true,
-    runner: createInProcessRunner(),
+    runner: createRunner(settings),
+    workspaces: {
+      git: createGitWorkspaces({
+        root: join(settings.dataDir, "workspaces"),
+        credentials: noGitCredentials,
+      }),
+      scratch: createScratchWorkspaces({ root: join(settings.dataDir, "scratch") }),
+    },
+    executionsDir: join(settings.dataDir, "executions"),
     log,
   });
   log.info(

@@ -37,6 +37,8 @@ export interface PhaseResultInput {
   artifacts: ProducedArtifact[];
   costUsd?: number;
   tokens?: { input?: number; output?: number };
+  /** The run-branch commit with what the attempt produced. */
+  commitSha?: string;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function recordPhaseResult(
         endedAt: sql`now()`,
         costUsd: input.costUsd ?? null,
         tokens: input.tokens ?? null,
+        commitSha: input.commitSha ?? null,
       })
       .where(eq(phaseAttempts.id, attempt.id));
 

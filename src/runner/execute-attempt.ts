@@ -1,12 +1,19 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
+import type { AgentOptions, AgentOutcome } from "../agents/agent-adapter.ts";
+import { AGENT_ADAPTERS } from "../agents/agent-adapters.ts";
 import { resolveScenario } from "../agents/scripted/scenarios.ts";
 import type { Engine } from "../engine/create-engine.ts";
 import type { ExecutePhasePayload } from "../engine/outbox.ts";
 import type { PhaseResultInput, ProducedArtifact } from "../engine/record-phase-result.ts";
+import { isDevflowError } from "../errors.ts";
 import type { Registry } from "../registry/types.ts";
 import { runDirectory } from "../report/final-report.ts";
+import { renderArtifactMarkdown } from "../report/render-artifact-markdown.ts";
 import { buildPrompt } from "./build-prompt.ts";
 import type { Runner, RunnerExit, RunnerRequest } from "./runner.ts";
+import type { Workspace, Workspaces } from "./workspaces/workspaces.ts";
 
 export interface ExecuteAttemptDeps {
   engine: Engine;
@@ -15,8 +22,13 @@ export interface ExecuteAttemptDeps {
   log: Logger;
   /** The agent used when the template binds none to the role (`DEVFLOW_AGENT`). */
   defaultAgent: string | undefined;
+  agentOptions: AgentOptions;
   heartbeatMs: number;
   attemptTimeoutMs: number;
+  /** Git checkouts for runs with a repository to clone; scratch directories otherwise. */
+  workspaces: { git: Workspaces; scratch: Workspaces };
+  /** Where each execution keeps its own files: prompt, schema, transcript. */
+  executionsDir: string;
 }
 
 type Failure = Extract<PhaseResultInput["outcome"], { kind: "failed" }>;
@@ -28,6 +40,18 @@ function failed(
   message: string,
 ): Failure {
   return { kind: "failed", errorClass, failure: { category, code, message } };
+}
+
+function fromError(error: unknown, category: string, code: string, what: string): Failure {
+  if (isDevflowError(error)) {
+    return failed(
+      error.class === "fatal" ? "fatal" : "recoverable",
+      error.category,
+      error.code,
+      error.message,
+    );
+  }
+  return failed("recoverable", category, code, `${what}: ${(error as Error).message}`);
 }
 
 /** Parses and validates what the agent wrote; a parse error is a validation error too. */
@@ -55,6 +79,14 @@ function checkOutput(
   return { revision, content, valid: result.ok, errors: result.ok ? [] : result.errors };
 }
 
+async function readIfExists(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Runs one execution through the runner: start, persist the handle, heartbeat
  * (which also notices a stop ordered by any process), wait, capture the
@@ -64,7 +96,7 @@ async function runExecution(
   deps: ExecuteAttemptDeps,
   executionId: string,
   request: RunnerRequest,
-): Promise<RunnerExit> {
+): Promise<{ exit: RunnerExit; transcript: string }> {
   const { engine, runner } = deps;
   const handle = await runner.start(request);
   await engine.recordExecutionHandle(executionId, handle);
@@ -102,30 +134,34 @@ async function runExecution(
     transcript,
     disposed: true,
   });
-  return exit;
+  return { exit, transcript: transcript.map((chunk) => chunk.text).join("") };
 }
 
 /**
- * Executes one attempt of one phase: runs the agent, validates its artifact against
- * the phase's schema, re-prompts once with the validation errors if it is invalid,
- * and reports the outcome for `(phaseId, attempt)`. A stale job (its attempt no
- * longer running) does nothing; a job whose previous try died mid-execution hands
- * the phase to a new attempt.
+ * Executes one attempt of one phase: prepares the workspace (the run branch as it
+ * is on the remote), runs the agent, validates its artifact against the phase's
+ * schema, re-prompts once with the validation errors if it is invalid, commits
+ * what the attempt produced (partial work too) with its trailers, and reports the
+ * outcome for `(phaseId, attempt)`. A stale job (its attempt no longer running)
+ * does nothing; a job whose previous try died mid-execution hands the phase to a
+ * new attempt.
  */
 export async function executeAttempt(
   deps: ExecuteAttemptDeps,
   payload: ExecutePhasePayload,
 ): Promise<void> {
-  const { engine, registry } = deps;
+  const { engine, registry, runner } = deps;
   const context = await engine.getAttemptContext(payload.attemptId);
   if (context === null) return;
   const { run, phase, attempt } = context;
   const log = deps.log.child({ runId: run.id, phaseKey: phase.phaseKey, attempt: attempt.attempt });
-  const report = (
-    outcome: PhaseResultInput["outcome"],
-    artifacts: ProducedArtifact[],
-    costUsd?: number,
-  ) =>
+  const artifacts: ProducedArtifact[] = [];
+  const usage: { costUsd: number; tokens: { input: number; output: number }; counted: boolean } = {
+    costUsd: 0,
+    tokens: { input: 0, output: 0 },
+    counted: false,
+  };
+  const report = (outcome: PhaseResultInput["outcome"], commitSha: string | null = null) =>
     engine.recordPhaseResult({
       runId: run.id,
       phaseId: phase.id,
@@ -133,30 +169,62 @@ export async function executeAttempt(
       attempt: attempt.attempt,
       outcome,
       artifacts,
-      ...(costUsd === undefined ? {} : { costUsd }),
+      ...(usage.counted ? { costUsd: usage.costUsd, tokens: usage.tokens } : {}),
+      ...(commitSha === null ? {} : { commitSha }),
     });
-  const agent = context.agent ?? deps.defaultAgent;
+  const count = (outcome: AgentOutcome) => {
+    if (outcome.costUsd !== undefined) {
+      usage.costUsd += outcome.costUsd;
+      usage.counted = true;
+    }
+    usage.tokens.input += outcome.tokens?.input ?? 0;
+    usage.tokens.output += outcome.tokens?.output ?? 0;
+  };
+
+  const agentName = context.agent ?? deps.defaultAgent;
+  const adapter = agentName === undefined ? undefined : AGENT_ADAPTERS.get(agentName);
   const schemaId = phase.artifactSchema;
-  if (agent === undefined || schemaId === null) {
+  if (adapter === undefined || schemaId === null) {
+    const known = [...AGENT_ADAPTERS.keys()].join(", ");
     await report(
       failed(
         "fatal",
         "agent_error",
         "agent_not_configured",
-        `no coding agent is configured for role ${phase.role}: set DEVFLOW_AGENT (claude-code, codex, aider, command or scripted) and start the run again`,
+        agentName === undefined
+          ? `no coding agent is configured for role ${phase.role}: set DEVFLOW_AGENT (${known}) and start the run again`
+          : `unknown agent "${agentName}" for role ${phase.role}: DEVFLOW_AGENT must be one of ${known}`,
       ),
-      [],
     );
     return;
   }
-  const artifacts: ProducedArtifact[] = [];
-  let costUsd = 0;
+
+  let workspace: Workspace;
+  try {
+    workspace = await (run.cloneUrl === null
+      ? deps.workspaces.scratch
+      : deps.workspaces.git
+    ).prepare(run);
+  } catch (error) {
+    log.warn({ err: error }, "could not prepare the workspace");
+    await report(
+      fromError(error, "git", "workspace_prepare_failed", "could not prepare the workspace"),
+    );
+    return;
+  }
+  const outputPath = `${runDirectory(run.id)}/${phase.phaseKey}.json`;
+  const outputFile = join(workspace.path, outputPath);
+  // What an earlier attempt left there is not this attempt's answer.
+  await rm(outputFile, { force: true });
+  const agentsMd = await readIfExists(join(workspace.path, "AGENTS.md"));
+
+  let failure: Failure | null = null;
   for (const revision of [1, 2]) {
     const registration = await engine.registerExecution({
       runId: run.id,
       attemptId: attempt.id,
       revision,
-      backend: deps.runner.backend,
+      backend: runner.backend,
     });
     if (registration.status === "stale") return;
     if (registration.status === "orphaned") {
@@ -172,45 +240,62 @@ export async function executeAttempt(
       });
       return;
     }
-    const outputPath = `${runDirectory(run.id)}/${phase.phaseKey}.json`;
-    const prompt = buildPrompt({
-      persona: context.persona,
-      phaseTitle: phase.title,
-      instructions: phase.instructions,
-      issueTitle: run.issueTitle,
-      requirements: run.requirements,
-      earlierArtifacts: context.earlierArtifacts,
-      feedback: attempt.feedback,
-      repairErrors: artifacts.at(-1)?.errors ?? [],
-      agentsMd: null,
-      schemaId,
-      schema: registry.schemas.get(schemaId)?.definition ?? {},
-      outputPath,
-    });
-    const request: RunnerRequest = {
-      executionId: registration.executionId,
-      runId: run.id,
-      phaseKey: phase.phaseKey,
-      attempt: attempt.attempt,
-      revision,
-      agent,
-      schemaId,
-      prompt,
-      timeoutMs: deps.attemptTimeoutMs,
-      ...(agent === "scripted"
-        ? {
-            scenario: resolveScenario(
-              run.agentConfig.scripted,
-              phase.phaseKey,
-              attempt.attempt,
-              revision,
-            ),
-          }
-        : {}),
-    };
-    let exit: RunnerExit;
+    const ioDir = join(deps.executionsDir, registration.executionId);
+    await mkdir(ioDir, { recursive: true });
+    await writeFile(
+      join(ioDir, "prompt.md"),
+      buildPrompt({
+        persona: context.persona,
+        phaseTitle: phase.title,
+        instructions: phase.instructions,
+        issueTitle: run.issueTitle,
+        requirements: run.requirements,
+        earlierArtifacts: context.earlierArtifacts,
+        feedback: attempt.feedback,
+        repairErrors: artifacts.at(-1)?.errors ?? [],
+        agentsMd,
+        schemaId,
+        schema: registry.schemas.get(schemaId)?.definition ?? {},
+        outputPath,
+      }),
+    );
+    await writeFile(
+      join(ioDir, "schema.json"),
+      JSON.stringify(registry.schemas.get(schemaId)?.definition ?? {}, null, 2),
+    );
+    const view = runner.view({ workspace: workspace.path, ioDir });
+    let result: { exit: RunnerExit; transcript: string };
     try {
-      exit = await runExecution(deps, registration.executionId, request);
+      const command = adapter.command({
+        view,
+        promptFile: `${view.io}/prompt.md`,
+        schemaFile: `${view.io}/schema.json`,
+        outputPath,
+        schemaId,
+        options: deps.agentOptions,
+        ...(adapter.name === "scripted"
+          ? {
+              scenario: resolveScenario(
+                run.agentConfig.scripted,
+                phase.phaseKey,
+                attempt.attempt,
+                revision,
+              ),
+            }
+          : {}),
+      });
+      result = await runExecution(deps, registration.executionId, {
+        executionId: registration.executionId,
+        runId: run.id,
+        phaseKey: phase.phaseKey,
+        attempt: attempt.attempt,
+        revision,
+        workspace: workspace.path,
+        ioDir,
+        command,
+        passEnv: adapter.passEnv,
+        timeoutMs: deps.attemptTimeoutMs,
+      });
     } catch (error) {
       log.error({ err: error }, "the runner failed");
       await engine.finishExecution({
@@ -219,50 +304,61 @@ export async function executeAttempt(
         state: "failed",
         exit: { error: (error as Error).message },
       });
-      await report(
-        failed(
-          "recoverable",
-          "runner",
-          "runner_failed",
-          `the ${deps.runner.backend} runner failed: ${(error as Error).message}`,
-        ),
-        artifacts,
-        costUsd,
-      );
-      return;
+      failure = fromError(error, "runner", "runner_failed", `the ${runner.backend} runner failed`);
+      break;
     }
+    const { exit, transcript } = result;
     if (exit.stopped) return;
-    costUsd += exit.costUsd ?? 0;
+    const outcome = adapter.interpret({ exitCode: exit.exitCode, transcript });
+    count(outcome);
     if (exit.timedOut) {
-      await report(
-        failed(
-          "recoverable",
-          "timeout",
-          "attempt_timeout",
-          `the agent did not finish within ${Math.round(deps.attemptTimeoutMs / 1000)} s and was stopped`,
-        ),
-        artifacts,
-        costUsd,
+      failure = failed(
+        "recoverable",
+        "timeout",
+        "attempt_timeout",
+        `the agent did not finish within ${Math.round(deps.attemptTimeoutMs / 1000)} s and was stopped`,
       );
-      return;
+      break;
     }
-    if (exit.error !== undefined || exit.exitCode !== 0) {
-      const code = exit.error?.code ?? "agent_exit_nonzero";
-      const message = exit.error?.message ?? `the ${agent} agent exited with code ${exit.exitCode}`;
-      await report(
-        failed(exit.error?.fatal === true ? "fatal" : "recoverable", "agent_error", code, message),
-        artifacts,
-        costUsd,
+    if (outcome.error !== undefined || exit.exitCode !== 0) {
+      failure = failed(
+        outcome.error?.fatal === true ? "fatal" : "recoverable",
+        "agent_error",
+        outcome.error?.code ?? "agent_exit_nonzero",
+        outcome.error?.message ?? `the ${adapter.name} agent exited with code ${exit.exitCode}`,
       );
-      return;
+      break;
     }
-    const artifact = checkOutput(registry, schemaId, exit.output, revision);
+    const artifact = checkOutput(registry, schemaId, await readIfExists(outputFile), revision);
     artifacts.push(artifact);
-    if (artifact.valid) {
-      await report({ kind: "succeeded" }, artifacts, costUsd);
-      return;
-    }
+    if (artifact.valid) break;
     log.info({ revision, errors: artifact.errors.slice(0, 5) }, "artifact invalid");
   }
-  await report({ kind: "invalid_artifact" }, artifacts, costUsd);
+
+  const valid = failure === null && artifacts.at(-1)?.valid === true;
+  if (valid) {
+    const markdown = renderArtifactMarkdown(schemaId, phase.title, artifacts.at(-1)?.content);
+    await mkdir(dirname(outputFile), { recursive: true });
+    await writeFile(outputFile.replace(/\.json$/, ".md"), markdown);
+  }
+  let commitSha: string | null = null;
+  try {
+    commitSha = await workspace.commit({
+      runId: run.id,
+      phaseKey: phase.phaseKey,
+      attempt: attempt.attempt,
+      title: valid
+        ? `${phase.title} (attempt ${attempt.attempt})`
+        : `partial work of ${phase.title} (attempt ${attempt.attempt})`,
+      body: valid
+        ? `The ${schemaId} artifact is ${outputPath}.`
+        : `The attempt did not produce a valid ${schemaId} artifact: ${failure?.failure.message ?? artifacts.at(-1)?.errors.slice(0, 3).join("; ") ?? "no artifact"}.`,
+    });
+  } catch (error) {
+    log.warn({ err: error }, "could not commit the attempt");
+    failure ??= fromError(error, "git", "git_commit_failed", "could not commit the attempt");
+  }
+  if (failure !== null) await report(failure, commitSha);
+  else if (valid) await report({ kind: "succeeded" }, commitSha);
+  else await report({ kind: "invalid_artifact" }, commitSha);
 }

@@ -1,11 +1,15 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { scriptedBehaviour } from "../agents/scripted/fixtures.ts";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AgentView } from "../agents/agent-adapter.ts";
+import { parseScriptedArgs, runScriptedAgent } from "../agents/scripted/run-scripted-agent.ts";
 import { DevflowError } from "../errors.ts";
-import type { Runner, RunnerExit, RunnerHandle, RunnerRequest, TranscriptChunk } from "./runner.ts";
+import { type Runner, type RunnerExit, type RunnerHandle, toChunks } from "./runner.ts";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/scripted/cli.ts", import.meta.url));
 
 interface Execution {
   controller: AbortController;
-  transcript: string[];
+  transcript: string;
   done: Promise<RunnerExit>;
 }
 
@@ -22,99 +26,69 @@ function executionId(handle: RunnerHandle): string {
 }
 
 /**
- * Runs the scripted agent inside the worker process. It exists so the engine and
- * its jobs can be tested end to end without processes or containers; it can only
- * run the scripted agent. Its executions live in this runner instance, so a
- * capture or dispose from another process finds nothing (and says so by doing nothing).
+ * Runs the scripted agent's executable code inside the worker process, so the
+ * engine and its jobs can be tested end to end without processes or containers.
+ * It runs nothing else. Its executions live in this runner instance: a capture or
+ * dispose from another process finds nothing, and does nothing.
  */
 export function createInProcessRunner(): Runner {
   const executions = new Map<string, Execution>();
-
-  async function play(request: RunnerRequest, execution: Execution): Promise<RunnerExit> {
-    const say = (line: string) => execution.transcript.push(`${line}\n`);
-    if (request.agent !== "scripted") {
-      return {
-        exitCode: 127,
-        timedOut: false,
-        stopped: false,
-        output: null,
-        error: {
-          code: "agent_unavailable",
-          fatal: true,
-          message: `the in-process runner runs only the scripted agent, not ${request.agent}; set DEVFLOW_RUNNER=process or docker`,
-        },
-      };
-    }
-    const scenario = request.scenario ?? "ok";
-    say(
-      `scripted agent: phase ${request.phaseKey}, attempt ${request.attempt}.${request.revision}, scenario ${scenario}`,
-    );
-    const behaviour = scriptedBehaviour(request.schemaId, scenario);
-    const { signal } = execution.controller;
-    const timer = sleep(request.timeoutMs, "timeout", { signal }).catch(() => "stopped");
-    if (behaviour.kind === "hang") {
-      const why = await timer;
-      say(
-        why === "timeout" ? "scripted agent: killed at the time limit" : "scripted agent: stopped",
-      );
-      return {
-        exitCode: null,
-        timedOut: why === "timeout",
-        stopped: why !== "timeout",
-        output: null,
-      };
-    }
-    // Let a stop that raced with the start win, as it would for a real process.
-    await Promise.resolve();
-    if (signal.aborted) return { exitCode: null, timedOut: false, stopped: true, output: null };
-    execution.controller.abort();
-    if (behaviour.kind === "exit") {
-      say(`scripted agent: ${behaviour.message}`);
-      return {
-        exitCode: behaviour.exitCode,
-        timedOut: false,
-        stopped: false,
-        output: null,
-        error: { code: behaviour.code, fatal: behaviour.fatal, message: behaviour.message },
-      };
-    }
-    const output =
-      behaviour.kind === "text" ? behaviour.text : JSON.stringify(behaviour.value, null, 2);
-    say(`scripted agent: wrote ${output.length} bytes`);
-    return {
-      exitCode: 0,
-      timedOut: false,
-      stopped: false,
-      output,
-      costUsd: 0,
-      tokens: { input: 0, output: 0 },
-    };
-  }
+  const view = ({ workspace, ioDir }: { workspace: string; ioDir: string }): AgentView => ({
+    workspace,
+    io: ioDir,
+    node: process.execPath,
+    scriptedAgent: SCRIPTED_AGENT,
+  });
 
   return {
     backend: "in-process",
+    view,
     async start(request) {
+      const [, script, ...args] = request.command.argv;
       const execution: Execution = {
         controller: new AbortController(),
-        transcript: [],
-        done: Promise.resolve({ exitCode: null, timedOut: false, stopped: true, output: null }),
+        transcript: "",
+        done: Promise.resolve({ exitCode: null, timedOut: false, stopped: true }),
       };
       executions.set(request.executionId, execution);
-      execution.done = play(request, execution);
-      return { executionId: request.executionId, pid: process.pid };
+      const print = (line: string) => {
+        execution.transcript += `${line}\n`;
+      };
+      if (script !== SCRIPTED_AGENT) {
+        print(
+          `devflow-error: ${JSON.stringify({ code: "agent_unavailable", fatal: true, message: `the in-process runner runs only the scripted agent; set DEVFLOW_RUNNER=process or docker to run ${request.command.argv[0]}` })}`,
+        );
+        execution.done = Promise.resolve({ exitCode: 127, timedOut: false, stopped: false });
+        return { executionId: request.executionId, pid: process.pid };
+      }
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        execution.controller.abort();
+      }, request.timeoutMs);
+      execution.done = (async () => {
+        try {
+          const code = await runScriptedAgent(
+            parseScriptedArgs(args, request.workspace),
+            print,
+            execution.controller.signal,
+          );
+          const stopped = execution.controller.signal.aborted && !timedOut;
+          return { exitCode: stopped || timedOut ? null : code, timedOut, stopped };
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return { executionId: request.executionId, pid: process.pid, ioDir: join(request.ioDir) };
     },
     async wait(handle) {
       const execution = executions.get(executionId(handle));
-      if (execution === undefined)
-        return { exitCode: null, timedOut: false, stopped: true, output: null };
+      if (execution === undefined) return { exitCode: null, timedOut: false, stopped: true };
       return execution.done;
     },
-    async capture(handle, fromSeq): Promise<TranscriptChunk[]> {
+    async capture(handle, fromSeq) {
       const execution = executions.get(executionId(handle));
-      if (execution === undefined) return [];
-      return execution.transcript
-        .slice(fromSeq)
-        .map((text, index) => ({ seq: fromSeq + index + 1, text }));
+      return execution === undefined ? [] : toChunks(execution.transcript, fromSeq);
     },
     async dispose(handle) {
       const id = executionId(handle);

@@ -14,7 +14,7 @@ export interface PrepareWorkspaceOptions {
   branch: string;
   baseBranch: string;
   /** An installation token, sent with each fetch or push and never stored. */
-  token?: string;
+  token?: string | undefined;
 }
 
 export interface PreparedWorkspace {
@@ -39,8 +39,8 @@ export function gitAuthEnv(token: string | undefined): Record<string, string> {
 }
 
 /** git gets a minimal environment: nothing of devflow's own settings or secrets leaks into it. */
-function gitIn(dir: string, token?: string): SimpleGit {
-  const env: Record<string, string> = { LANG: "C", ...gitAuthEnv(token) };
+export function gitIn(dir: string, token?: string, extra: Record<string, string> = {}): SimpleGit {
+  const env: Record<string, string> = { LANG: "C", ...gitAuthEnv(token), ...extra };
   for (const name of ["PATH", "HOME"] as const) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;

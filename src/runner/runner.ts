@@ -1,4 +1,4 @@
-import type { ScriptedScenario } from "../agents/scripted/scenarios.ts";
+import type { AgentCommand, AgentView } from "../agents/agent-adapter.ts";
 import type { RunnerHandle } from "../db/schema/index.ts";
 
 export type { RunnerHandle };
@@ -10,14 +10,16 @@ export interface RunnerRequest {
   phaseKey: string;
   attempt: number;
   revision: number;
-  /** Which agent adapter runs (`scripted`, `claude-code`, ...). */
-  agent: string;
-  schemaId: string;
-  prompt: string;
+  /** Host path of the checked-out run branch: the agent's working directory. */
+  workspace: string;
+  /** Host path of this execution's own files (prompt, schema, transcript). */
+  ioDir: string;
+  /** Built by the agent adapter against this runner's `view`. */
+  command: AgentCommand;
+  /** Host environment variables the agent may have (its model key), by name. */
+  passEnv: readonly string[];
   /** The wall-clock limit of this execution, enforced by the runner, not the agent. */
   timeoutMs: number;
-  /** For the scripted agent: which fixture to play. */
-  scenario?: ScriptedScenario;
 }
 
 /** An error the agent adapter could name (a fatal one fails the run instead of retrying). */
@@ -32,11 +34,6 @@ export interface RunnerExit {
   timedOut: boolean;
   /** Stopped from outside (pause, abort, a superseded attempt). */
   stopped: boolean;
-  /** What the agent wrote to its output path: the artifact, as text. */
-  output: string | null;
-  error?: AgentErrorReport;
-  costUsd?: number;
-  tokens?: { input?: number; output?: number };
 }
 
 export interface TranscriptChunk {
@@ -57,8 +54,17 @@ export const RUNNER_EXECUTION_GONE = "runner_execution_gone";
  */
 export interface Runner {
   readonly backend: string;
+  /** Where the agent will see the workspace and its files. */
+  view(request: Pick<RunnerRequest, "workspace" | "ioDir">): AgentView;
   start(request: RunnerRequest): Promise<RunnerHandle>;
   wait(handle: RunnerHandle): Promise<RunnerExit>;
   capture(handle: RunnerHandle, fromSeq: number): Promise<TranscriptChunk[]>;
   dispose(handle: RunnerHandle): Promise<void>;
+}
+
+/** Splits text into transcript chunks numbered from 1, one per line. */
+export function toChunks(text: string, fromSeq: number): TranscriptChunk[] {
+  if (text === "") return [];
+  const lines = text.split(/(?<=\n)/);
+  return lines.slice(fromSeq).map((line, index) => ({ seq: fromSeq + index + 1, text: line }));
 }

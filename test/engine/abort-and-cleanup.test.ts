@@ -128,7 +128,7 @@ describe("abort and runner cleanup", () => {
       .from(runnerExecutions)
       .where(eq(runnerExecutions.runId, runId));
     expect(execution?.lastCaptureSeq).toBeGreaterThan(0);
-    expect(execution?.transcript).toContain("scripted agent: phase spec");
+    expect(execution?.transcript).toContain("scripted agent: dev/spec@1, scenario ok");
   });
 
   it("scenario 21: a reject replayed with the same token runs the cleanup again and stays failed", async () => {

@@ -10,7 +10,11 @@ import type { StartRunInput } from "../../src/engine/start-run.ts";
 import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
+import { createGitWorkspaces } from "../../src/runner/workspaces/git-workspaces.ts";
+import { createScratchWorkspaces } from "../../src/runner/workspaces/scratch-workspaces.ts";
+import { noGitCredentials } from "../../src/runner/workspaces/workspaces.ts";
 import { type Devflow, startDevflow } from "../../src/start-devflow.ts";
+import { tempDir } from "./git-fixtures.ts";
 import { createTestDatabase } from "./test-database.ts";
 
 export interface HarnessOptions {
@@ -25,6 +29,7 @@ export type Harness = Awaited<ReturnType<typeof startHarness>>;
 
 export const TEST_JOB_SETTINGS: JobSettings = {
   attemptTimeoutSeconds: 30,
+  agentOptions: {},
   workerConcurrency: 4,
   heartbeatMs: 200,
   staleAfterMs: 60_000,
@@ -33,6 +38,17 @@ export const TEST_JOB_SETTINGS: JobSettings = {
 };
 
 let issueCounter = 0;
+
+/** Workspaces and execution files in temporary directories; git runs need no token. */
+export function testWorkspaces() {
+  return {
+    workspaces: {
+      git: createGitWorkspaces({ root: tempDir("workspaces"), credentials: noGitCredentials }),
+      scratch: createScratchWorkspaces({ root: tempDir("scratch") }),
+    },
+    executionsDir: tempDir("executions"),
+  };
+}
 
 /**
  * devflow with workers and the in-process scripted runner against a fresh
@@ -47,6 +63,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     jobs: { ...TEST_JOB_SETTINGS, ...options.jobs },
     workers: options.workers ?? true,
     runner,
+    ...testWorkspaces(),
     log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
     poolSize: 20,
   });

@@ -29,6 +29,7 @@ export function createRecordingRunner(): RecordingRunner {
     failCapture: false,
     failDispose: false,
     failCaptureAfterDispose: false,
+    view: (request) => inner.view(request),
     start: (request) => inner.start(request),
     wait: (handle) => inner.wait(handle),
     async capture(handle, fromSeq) {

@@ -6,7 +6,7 @@
 import pino from "pino";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import { startDevflow } from "../../src/start-devflow.ts";
-import { TEST_JOB_SETTINGS } from "./harness.ts";
+import { TEST_JOB_SETTINGS, testWorkspaces } from "./harness.ts";
 
 const databaseUrl = process.argv[2];
 if (databaseUrl === undefined) throw new Error("usage: worker-process.ts <databaseUrl>");
@@ -16,6 +16,7 @@ const devflow = await startDevflow({
   jobs: TEST_JOB_SETTINGS,
   workers: true,
   runner: createInProcessRunner(),
+  ...testWorkspaces(),
   log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
 });
 process.stdout.write("ready\n");

@@ -19,7 +19,7 @@ import {
 } from "../../src/db/schema/index.ts";
 import { QUEUES, type QueueName } from "../../src/engine/outbox.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
-import { type Harness, startHarness } from "../helpers/harness.ts";
+import { type Harness, startHarness, testWorkspaces } from "../helpers/harness.ts";
 
 let h: Harness;
 const log = pino({ level: "silent" });
@@ -110,6 +110,8 @@ describe("every job handler, run twice for the same job, leaves the same state a
       registry: h.devflow.registry,
       log,
       defaultAgent: "scripted",
+      agentOptions: {},
+      ...testWorkspaces(),
       heartbeatMs: 200,
       attemptTimeoutMs: 10_000,
     });

@@ -88,6 +88,8 @@ export const phaseAttempts = pgTable(
     failure: jsonb("failure").$type<FailureRecord>(),
     costUsd: doublePrecision("cost_usd"),
     tokens: jsonb("tokens").$type<{ input?: number; output?: number }>(),
+    /** The run-branch commit holding what the attempt produced, when it produced anything. */
+    commitSha: text("commit_sha"),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   check,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -69,6 +70,8 @@ export const runs = pgTable(
     inputHash: text("input_hash").notNull(),
     agentConfig: jsonb("agent_config").$type<RunAgentConfig>().notNull().default({}),
     startedBy: text("started_by"),
+    /** What agents may cost this run in all, in US dollars; null: no limit. */
+    budgetUsd: doublePrecision("budget_usd"),
     failure: jsonb("failure").$type<FailureRecord>(),
     lastEventSeq: bigint("last_event_seq", { mode: "number" }).notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -1,0 +1,111 @@
+import type { AgentErrorReport } from "../runner/runner.ts";
+import type { ScriptedScenario } from "./scripted/scenarios.ts";
+
+/** Paths as the agent sees them: host paths for a process, mount points in a container. */
+export interface AgentView {
+  /** The checked-out run branch; the agent's working directory. */
+  workspace: string;
+  /** This execution's own files (prompt, schema), outside the workspace. */
+  io: string;
+  /** A Node.js >= 22.18 binary, for the scripted agent. */
+  node: string;
+  /** The scripted agent's executable. */
+  scriptedAgent: string;
+}
+
+export interface AgentCommandInput {
+  view: AgentView;
+  /** In the agent's view. */
+  promptFile: string;
+  schemaFile: string;
+  /** Relative to the workspace: where the artifact must be written. */
+  outputPath: string;
+  schemaId: string;
+  /** The scripted agent's fixture for this execution. */
+  scenario?: ScriptedScenario;
+  /** Settings the operator gave this agent (model, extra arguments, a command line). */
+  options: AgentOptions;
+}
+
+export interface AgentOptions {
+  model?: string;
+  /** The `command` agent's command line, with {prompt}, {output}, {schema} placeholders. */
+  command?: string;
+}
+
+export interface AgentCommand {
+  argv: string[];
+  /** Set for the agent on top of the runner's minimal environment. */
+  env: Record<string, string>;
+  /** A file (in the agent's view) to feed to the agent on stdin. */
+  stdinFile?: string;
+}
+
+export interface AgentOutcome {
+  costUsd?: number;
+  tokens?: { input?: number; output?: number };
+  error?: AgentErrorReport;
+}
+
+/**
+ * How devflow drives one coding-agent CLI: the documented non-interactive command
+ * line for a prompt, and what to read back from what the tool printed.
+ */
+export interface AgentAdapter {
+  readonly name: string;
+  /**
+   * Host environment variables the agent gets, by name: its own model key and
+   * settings. Nothing else of devflow's environment reaches an agent.
+   */
+  readonly passEnv: readonly string[];
+  command(input: AgentCommandInput): AgentCommand;
+  interpret(result: { exitCode: number | null; transcript: string }): AgentOutcome;
+}
+
+/**
+ * The convention of the scripted and `command` agents: a line
+ * `devflow-usage: {"costUsd":0.1,"inputTokens":10,"outputTokens":5}` and, for a
+ * failure the agent can name, `devflow-error: {"code":"…","fatal":false,"message":"…"}`.
+ */
+export function readDevflowLines(transcript: string): AgentOutcome {
+  const outcome: AgentOutcome = {};
+  for (const line of transcript.split("\n")) {
+    const usage = /^devflow-usage:\s*(\{.*\})\s*$/.exec(line);
+    if (usage?.[1] !== undefined) {
+      try {
+        const parsed = JSON.parse(usage[1]) as {
+          costUsd?: unknown;
+          inputTokens?: unknown;
+          outputTokens?: unknown;
+        };
+        if (typeof parsed.costUsd === "number") outcome.costUsd = parsed.costUsd;
+        const tokens: { input?: number; output?: number } = {};
+        if (typeof parsed.inputTokens === "number") tokens.input = parsed.inputTokens;
+        if (typeof parsed.outputTokens === "number") tokens.output = parsed.outputTokens;
+        outcome.tokens = tokens;
+      } catch {
+        // A malformed usage line is not worth failing the attempt over.
+      }
+    }
+    const error = /^devflow-error:\s*(\{.*\})\s*$/.exec(line);
+    if (error?.[1] !== undefined) {
+      try {
+        const parsed = JSON.parse(error[1]) as {
+          code?: unknown;
+          fatal?: unknown;
+          message?: unknown;
+        };
+        if (typeof parsed.code === "string") {
+          outcome.error = {
+            code: parsed.code,
+            fatal: parsed.fatal === true,
+            message: typeof parsed.message === "string" ? parsed.message : parsed.code,
+          };
+        }
+      } catch {
+        // Same: the exit status still tells that it failed.
+      }
+    }
+  }
+  return outcome;
+}

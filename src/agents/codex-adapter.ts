@@ -1,0 +1,65 @@
+import type { AgentAdapter, AgentOutcome } from "./agent-adapter.ts";
+
+interface CodexEvent {
+  type?: string;
+  usage?: { input_tokens?: number; cached_input_tokens?: number; output_tokens?: number };
+  error?: { message?: string };
+  message?: string;
+}
+
+/**
+ * OpenAI Codex non-interactively: `codex exec --json -` with the prompt on stdin.
+ * It prints JSONL events; `turn.completed` carries token usage (no cost),
+ * `turn.failed` and `error` carry what went wrong.
+ */
+export const codexAdapter: AgentAdapter = {
+  name: "codex",
+  passEnv: ["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
+  command: ({ options }) => ({
+    argv: [
+      "codex",
+      "exec",
+      "--json",
+      "--skip-git-repo-check",
+      // The runner is the sandbox; inside it the agent may write the workspace.
+      "--sandbox",
+      "workspace-write",
+      ...(options.model === undefined ? [] : ["--model", options.model]),
+      "-",
+    ],
+    env: {},
+  }),
+  interpret: ({ exitCode, transcript }) => {
+    let input = 0;
+    let output = 0;
+    let sawUsage = false;
+    let failure: string | undefined;
+    for (const line of transcript.split("\n")) {
+      const trimmed = line.trim();
+      if (!trimmed.startsWith("{")) continue;
+      let event: CodexEvent;
+      try {
+        event = JSON.parse(trimmed) as CodexEvent;
+      } catch {
+        continue;
+      }
+      if (event.type === "turn.completed" && event.usage !== undefined) {
+        sawUsage = true;
+        input += event.usage.input_tokens ?? 0;
+        output += event.usage.output_tokens ?? 0;
+      }
+      if (event.type === "turn.failed") failure = event.error?.message ?? "the turn failed";
+      if (event.type === "error")
+        failure = event.message ?? event.error?.message ?? "codex reported an error";
+    }
+    const outcome: AgentOutcome = sawUsage ? { tokens: { input, output } } : {};
+    if (failure !== undefined || exitCode !== 0) {
+      outcome.error = {
+        code: "codex_failed",
+        fatal: false,
+        message: failure ?? `codex exited with code ${exitCode}`,
+      };
+    }
+    return outcome;
+  },
+};

@@ -1,0 +1,84 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { scriptedBehaviour } from "./fixtures.ts";
+import { isScriptedScenario } from "./scenarios.ts";
+
+export interface ScriptedArgs {
+  promptFile: string;
+  output: string;
+  schemaId: string;
+  scenario: string;
+  cwd: string;
+}
+
+/** Parses the scripted agent's command line; throws with the usage on anything else. */
+export function parseScriptedArgs(argv: string[], cwd: string): ScriptedArgs {
+  const value = (flag: string) => {
+    const index = argv.indexOf(flag);
+    const found = index >= 0 ? argv[index + 1] : undefined;
+    if (found === undefined) {
+      throw new Error(
+        `usage: scripted-agent --prompt-file FILE --output PATH --schema-id ID [--scenario NAME]; missing ${flag}`,
+      );
+    }
+    return found;
+  };
+  const scenarioIndex = argv.indexOf("--scenario");
+  return {
+    promptFile: value("--prompt-file"),
+    output: value("--output"),
+    schemaId: value("--schema-id"),
+    scenario: scenarioIndex >= 0 ? (argv[scenarioIndex + 1] ?? "ok") : "ok",
+    cwd,
+  };
+}
+
+/**
+ * Plays one fixture as a coding agent would: reads nothing but its arguments,
+ * writes the artifact to its output path (and a file of "code" for an
+ * implementation), prints what it does, and exits with the fixture's status.
+ * `signal` ends a hanging fixture, as a kill would end a process.
+ */
+export async function runScriptedAgent(
+  args: ScriptedArgs,
+  print: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (!isScriptedScenario(args.scenario)) {
+    print(
+      `devflow-error: ${JSON.stringify({ code: "scripted_unknown_scenario", fatal: true, message: `unknown scenario ${args.scenario}` })}`,
+    );
+    return 2;
+  }
+  print(`scripted agent: ${args.schemaId}, scenario ${args.scenario}, prompt ${args.promptFile}`);
+  const behaviour = scriptedBehaviour(args.schemaId, args.scenario);
+  if (behaviour.kind === "hang") {
+    await sleep(2 ** 31 - 1, undefined, signal === undefined ? {} : { signal }).catch(() => {});
+    print("scripted agent: stopped");
+    return 143;
+  }
+  if (behaviour.kind === "exit") {
+    print(
+      `devflow-error: ${JSON.stringify({ code: behaviour.code, fatal: behaviour.fatal, message: behaviour.message })}`,
+    );
+    return behaviour.exitCode;
+  }
+  const output = resolve(args.cwd, args.output);
+  await mkdir(dirname(output), { recursive: true });
+  const text =
+    behaviour.kind === "text" ? behaviour.text : `${JSON.stringify(behaviour.value, null, 2)}\n`;
+  await writeFile(output, text);
+  if (args.schemaId === "dev/implementation@1") {
+    // An implementation changes code too: this is the change the run branch gets.
+    await writeFile(
+      resolve(args.cwd, "SCRIPTED_CHANGE.md"),
+      `Changed by the scripted agent for ${args.output}.\n`,
+    );
+  }
+  print(`scripted agent: wrote ${text.length} bytes to ${args.output}`);
+  print(
+    `devflow-usage: ${JSON.stringify({ costUsd: 0.01, inputTokens: 1000, outputTokens: 200 })}`,
+  );
+  return 0;
+}
