@@ -9,6 +9,28 @@ import {
 import { withRun } from "./run-transition.ts";
 import type { EngineDeps, ExecutionRow } from "./types.ts";
 
+/** How much of an execution's transcript is kept: its last MiB, where the failure usually is. */
+export const TRANSCRIPT_LIMIT = 1024 * 1024;
+
+/**
+ * Text from an agent, made storable: PostgreSQL text and jsonb cannot hold NUL,
+ * and an agent may print anything.
+ */
+export function storable(text: string, max = TRANSCRIPT_LIMIT): string {
+  const clean = text.replaceAll("\u0000", "\uFFFD");
+  return clean.length <= max ? clean : clean.slice(clean.length - max);
+}
+
+/** An exit record whose strings are storable and short. */
+function storableExit(exit: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(exit).map(([key, value]) => [
+      key,
+      typeof value === "string" ? storable(value, 4000) : value,
+    ]),
+  );
+}
+
 /**
  * The runner's bookkeeping: which executions exist, their handles, transcripts and
  * heartbeats. These are the only writes the runner layer makes, each through here.
@@ -134,7 +156,7 @@ export async function finishExecution(
   input: FinishExecutionInput,
 ): Promise<void> {
   const chunks = input.transcript ?? [];
-  const text = chunks.map((chunk) => chunk.text).join("");
+  const text = storable(chunks.map((chunk) => chunk.text).join(""));
   const last = chunks.length === 0 ? 0 : Math.max(...chunks.map((chunk) => chunk.seq));
   await withRun(deps, input.runId, async (t) => {
     const [row] = await t.tx
@@ -142,9 +164,9 @@ export async function finishExecution(
       .set({
         // A run that ended meanwhile already marked it failed_needs_human; keep that.
         state: sql`case when ${runnerExecutions.state} = 'running' then ${input.state} else ${runnerExecutions.state} end`,
-        exit: input.exit,
+        exit: storableExit(input.exit),
         endedAt: sql`coalesce(${runnerExecutions.endedAt}, now())`,
-        transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then ${runnerExecutions.transcript} || ${text} else ${runnerExecutions.transcript} end`,
+        transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT}) else ${runnerExecutions.transcript} end`,
         lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
         ...(input.disposed === true
           ? { disposedAt: sql`coalesce(${runnerExecutions.disposedAt}, now())` }
@@ -154,7 +176,12 @@ export async function finishExecution(
       .returning({ state: runnerExecutions.state, revision: runnerExecutions.revision });
     await t.emit(
       "execution.finished",
-      { executionId: input.executionId, state: row?.state, revision: row?.revision, ...input.exit },
+      {
+        executionId: input.executionId,
+        state: row?.state,
+        revision: row?.revision,
+        ...storableExit(input.exit),
+      },
       input.executionId,
     );
   });
@@ -168,11 +195,11 @@ export async function appendTranscript(
 ): Promise<void> {
   if (chunks.length === 0) return;
   const last = Math.max(...chunks.map((chunk) => chunk.seq));
-  const text = chunks.map((chunk) => chunk.text).join("");
+  const text = storable(chunks.map((chunk) => chunk.text).join(""));
   await deps.db
     .update(runnerExecutions)
     .set({
-      transcript: sql`${runnerExecutions.transcript} || ${text}`,
+      transcript: sql`right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT})`,
       lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
     })
     .where(
@@ -220,7 +247,7 @@ export async function recordCleanupFailure(
         step: input.step,
         code: input.code,
         category: "runner",
-        message: input.message,
+        message: storable(input.message, 4000),
       },
       `${input.executionId}:${input.step}:${input.attempt}`,
     );

@@ -9,6 +9,7 @@ import {
 import type { ErrorClass } from "../errors.ts";
 import { runDirectory } from "../report/final-report.ts";
 import { advanceLocked } from "./advance-locked.ts";
+import { storable } from "./execution-records.ts";
 import { raiseHumanGate } from "./raise-human-gate.ts";
 import { withRun } from "./run-transition.ts";
 import { startAttempt } from "./start-attempt.ts";
@@ -80,7 +81,7 @@ export async function recordPhaseResult(
         .onConflictDoNothing();
     }
     const failed = input.outcome.kind !== "succeeded";
-    const failure: FailureRecord | null =
+    const raw: FailureRecord | null =
       input.outcome.kind === "failed"
         ? input.outcome.failure
         : input.outcome.kind === "invalid_artifact"
@@ -90,6 +91,9 @@ export async function recordPhaseResult(
               message: `the ${phase.artifactSchema} artifact was still invalid after one repair: ${input.artifacts.at(-1)?.errors.slice(0, 5).join("; ")}`,
             }
           : null;
+    // A message can quote an agent's output; keep it storable and short.
+    const failure: FailureRecord | null =
+      raw === null ? null : { ...raw, message: storable(raw.message, 4000) };
     await t.tx
       .update(phaseAttempts)
       .set({

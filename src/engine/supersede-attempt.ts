@@ -1,6 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { phaseAttempts, runnerExecutions, runPhases } from "../db/schema/index.ts";
 import { QUEUES } from "./outbox.ts";
+import { raiseHumanGate } from "./raise-human-gate.ts";
 import { withRun } from "./run-transition.ts";
 import { startAttempt } from "./start-attempt.ts";
 import type { EngineDeps } from "./types.ts";
@@ -58,8 +59,18 @@ export async function supersedeAttempt(
         executionIds: executions.map((execution) => execution.id),
       });
     }
-    if (t.run.state === "planning" || t.run.state === "executing")
+    if (t.run.state !== "planning" && t.run.state !== "executing") return { superseded: true };
+    // A lost worker costs an attempt like any other failure, so a phase that keeps
+    // killing its worker ends at a person rather than looping.
+    if (phase.attempts >= phase.maxAttempts) {
+      await raiseHumanGate(t, phase, "attempts_exhausted", {
+        category: "runner",
+        code: input.code,
+        message: `all ${phase.maxAttempts} attempts failed; the last: ${input.message}`,
+      });
+    } else {
       await startAttempt(t, phase, attempt.feedback);
+    }
     return { superseded: true };
   });
 }

@@ -133,4 +133,29 @@ describe("recovery after a crash (scenario 26, differs: runs resume instead of f
     await worker.waitForGate(runId, "spec_approved");
     expect((await worker.status(runId)).phases[0]).toMatchObject({ phaseKey: "spec", attempts: 2 });
   });
+  it("a phase that keeps losing its worker ends at the attempts_exhausted gate, not in a loop", async () => {
+    const h = await harness({ workers: false });
+    const { runId } = await h.start();
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const [running] = await h.db
+        .select()
+        .from(phaseAttempts)
+        .where(eq(phaseAttempts.runId, runId))
+        .orderBy(phaseAttempts.attempt);
+      const current = (
+        await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))
+      ).find((a) => a.state === "running");
+      expect(current?.attempt).toBe(attempt);
+      expect(running).toBeDefined();
+      await h.engine.supersedeAttempt({
+        runId,
+        attemptId: current?.id ?? "",
+        code: "worker_lost",
+        message: "gone",
+      });
+    }
+    const gate = await h.waitForGate(runId, "attempts_exhausted");
+    expect(gate.reason).toContain("all 3 attempts failed");
+    expect((await h.status(runId)).run.state).toBe("paused");
+  });
 });

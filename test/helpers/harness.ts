@@ -12,7 +12,7 @@ import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { createGitWorkspaces } from "../../src/runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../../src/runner/workspaces/scratch-workspaces.ts";
-import { noGitCredentials } from "../../src/runner/workspaces/workspaces.ts";
+import { type GitCredentials, noGitCredentials } from "../../src/runner/workspaces/workspaces.ts";
 import { type Devflow, startDevflow } from "../../src/start-devflow.ts";
 import { tempDir } from "./git-fixtures.ts";
 import { createTestDatabase } from "./test-database.ts";
@@ -23,6 +23,8 @@ export interface HarnessOptions {
   jobs?: Partial<JobSettings>;
   databaseUrl?: string;
   workers?: boolean;
+  /** What git workspaces get as a token (the remote itself needs none). */
+  credentials?: GitCredentials;
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -40,10 +42,10 @@ export const TEST_JOB_SETTINGS: JobSettings = {
 let issueCounter = 0;
 
 /** Workspaces and execution files in temporary directories; git runs need no token. */
-export function testWorkspaces() {
+export function testWorkspaces(credentials: GitCredentials = noGitCredentials) {
   return {
     workspaces: {
-      git: createGitWorkspaces({ root: tempDir("workspaces"), credentials: noGitCredentials }),
+      git: createGitWorkspaces({ root: tempDir("workspaces"), credentials }),
       scratch: createScratchWorkspaces({ root: tempDir("scratch") }),
     },
     executionsDir: tempDir("executions"),
@@ -63,7 +65,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     jobs: { ...TEST_JOB_SETTINGS, ...options.jobs },
     workers: options.workers ?? true,
     runner,
-    ...testWorkspaces(),
+    ...testWorkspaces(options.credentials),
     log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
     poolSize: 20,
   });
