@@ -1,0 +1,36 @@
+# devflow's two images, from one base (BASE_IMAGE must have Node.js >= 22.18 and git):
+#   docker build --target app    -t devflow .          the app: `devflow start`
+#   docker build --target runner -t devflow-runner .   where agents run (DEVFLOW_RUNNER=docker)
+# The runner stage comes first: the classic builder builds every stage before --target.
+ARG BASE_IMAGE=node:24-bookworm-slim
+
+FROM ${BASE_IMAGE} AS runner
+# Which agent CLIs to install (each needs the network at build time): any of
+# claude-code, codex, aider, separated by commas; empty for none.
+ARG AGENT_CLIS=claude-code,codex,aider
+RUN set -e; \
+    case ",${AGENT_CLIS}," in *,claude-code,*) npm install -g @anthropic-ai/claude-code ;; esac; \
+    case ",${AGENT_CLIS}," in *,codex,*) npm install -g @openai/codex ;; esac; \
+    case ",${AGENT_CLIS}," in *,aider,*) \
+      apt-get update && apt-get install -y --no-install-recommends pipx && rm -rf /var/lib/apt/lists/* \
+      && PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install aider-chat ;; esac; \
+    node --version; git --version
+# The scripted agent runs here exactly as a real agent CLI would.
+COPY src/agents/scripted/ /opt/devflow/agents/scripted/
+WORKDIR /workspace
+CMD ["node", "/opt/devflow/agents/scripted/cli.ts"]
+
+FROM ${BASE_IMAGE} AS app
+WORKDIR /opt/devflow
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY jobs ./jobs
+COPY schemas ./schemas
+COPY templates ./templates
+ENV NODE_ENV=production DEVFLOW_DATA_DIR=/var/lib/devflow
+VOLUME /var/lib/devflow
+EXPOSE 3000
+ENTRYPOINT ["node", "bin/devflow.js"]
+CMD ["start"]
