@@ -5,58 +5,23 @@
  * agent starting, next to a baseline measured in the same run: a bare pg-boss
  * send → handler round trip on the same database.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { and, eq, inArray } from "drizzle-orm";
-import pg from "pg";
 import { PgBoss } from "pg-boss";
 import pino from "pino";
-import { startEmbeddedPostgres } from "../src/db/embedded-postgres.ts";
 import { approvalRequests, runEvents, runs } from "../src/db/schema/index.ts";
 import { createInProcessRunner } from "../src/runner/in-process-runner.ts";
 import { createGitWorkspaces } from "../src/runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../src/runner/workspaces/scratch-workspaces.ts";
 import { noGitCredentials } from "../src/runner/workspaces/workspaces.ts";
 import { startDevflow } from "../src/start-devflow.ts";
+import { benchDatabase, ms, percentile } from "./helpers/bench-database.ts";
 
 const argRuns = process.argv.indexOf("--runs");
 const RUNS = argRuns > 0 ? Number(process.argv[argRuns + 1]) : 30;
-const ms = (value: number) => `${value.toFixed(1)} ms`;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const name = `devflow_bench_${Date.now()}`;
-  if (process.env.DATABASE_URL) {
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    return { url: url.toString(), stop: async () => {} };
-  }
-  const dataDir = mkdtempSync(join(tmpdir(), "devflow-bench-pg-"));
-  const cluster = await startEmbeddedPostgres({
-    dataDir,
-    port: 56000 + Math.floor(Math.random() * 1000),
-    persistent: false,
-    durable: true,
-  });
-  await cluster.createDatabase(name);
-  return {
-    url: cluster.url(name),
-    stop: async () => {
-      await cluster.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function baseline(url: string, samples: number): Promise<number[]> {
   const boss = new PgBoss({
@@ -86,7 +51,7 @@ async function baseline(url: string, samples: number): Promise<number[]> {
   return latencies;
 }
 
-const db0 = await database();
+const db0 = await benchDatabase("engine");
 try {
   const baselineLatencies = await baseline(db0.url, 200);
   const devflow = await startDevflow({
@@ -119,20 +84,6 @@ try {
   const { engine } = devflow;
   const db = devflow.database.db;
 
-  const notes: number[] = [];
-  if (process.env.BENCH_DEBUG) {
-    const listener = new pg.Client({ connectionString: db0.url });
-    await listener.connect();
-    const ch = (
-      await listener.query(
-        "select ('pgboss_' || left(encode(sha224('pgboss'::bytea), 'hex'), 24)) as c",
-      )
-    ).rows[0].c;
-    listener.on("notification", (n) => {
-      if (n.payload === "phase-execute") notes.push(Date.now());
-    });
-    await listener.query(`listen ${ch}`);
-  }
   /** Drives `count` runs at once through every gate; returns their ids and the wall time. */
   async function drive(count: number, label: string): Promise<{ ids: string[]; seconds: number }> {
     const started = performance.now();
