@@ -15,7 +15,7 @@ interface CodexEvent {
 export const codexAdapter: AgentAdapter = {
   name: "codex",
   passEnv: ["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
-  command: ({ options }) => ({
+  command: ({ promptFile, options }) => ({
     argv: [
       "codex",
       "exec",
@@ -28,6 +28,7 @@ export const codexAdapter: AgentAdapter = {
       "-",
     ],
     env: {},
+    stdinFile: promptFile,
   }),
   interpret: ({ exitCode, transcript }) => {
     let input = 0;

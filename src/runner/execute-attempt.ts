@@ -156,10 +156,13 @@ export async function executeAttempt(
   const { run, phase, attempt } = context;
   const log = deps.log.child({ runId: run.id, phaseKey: phase.phaseKey, attempt: attempt.attempt });
   const artifacts: ProducedArtifact[] = [];
-  const usage: { costUsd: number; tokens: { input: number; output: number }; counted: boolean } = {
+  // Cost and tokens are recorded only when the tool reported them, each on its own:
+  // codex reports tokens and no cost.
+  const usage = {
     costUsd: 0,
+    costReported: false,
     tokens: { input: 0, output: 0 },
-    counted: false,
+    tokensReported: false,
   };
   const report = (outcome: PhaseResultInput["outcome"], commitSha: string | null = null) =>
     engine.recordPhaseResult({
@@ -169,16 +172,20 @@ export async function executeAttempt(
       attempt: attempt.attempt,
       outcome,
       artifacts,
-      ...(usage.counted ? { costUsd: usage.costUsd, tokens: usage.tokens } : {}),
+      ...(usage.costReported ? { costUsd: usage.costUsd } : {}),
+      ...(usage.tokensReported ? { tokens: usage.tokens } : {}),
       ...(commitSha === null ? {} : { commitSha }),
     });
   const count = (outcome: AgentOutcome) => {
     if (outcome.costUsd !== undefined) {
       usage.costUsd += outcome.costUsd;
-      usage.counted = true;
+      usage.costReported = true;
     }
-    usage.tokens.input += outcome.tokens?.input ?? 0;
-    usage.tokens.output += outcome.tokens?.output ?? 0;
+    if (outcome.tokens !== undefined) {
+      usage.tokens.input += outcome.tokens.input ?? 0;
+      usage.tokens.output += outcome.tokens.output ?? 0;
+      usage.tokensReported = true;
+    }
   };
 
   const agentName = context.agent ?? deps.defaultAgent;
