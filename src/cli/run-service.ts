@@ -27,6 +27,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     limits: {
       maxActiveRuns: settings.maxActiveRuns,
       maxActiveRunsPerRepository: settings.maxActiveRunsPerRepository,
+      defaultBudgetUsd: settings.maxCostUsdPerRun,
     },
     jobs: {
       attemptTimeoutSeconds: settings.attemptTimeoutSeconds,

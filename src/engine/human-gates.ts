@@ -9,6 +9,8 @@ export const HUMAN_GATES = {
   artifact_invalid_after_repair: ["reject"],
   /** Every allowed attempt failed: run the phase again, or give up. */
   attempts_exhausted: ["request_changes", "reject"],
+  /** The run spent its budget: grant one more (approve), or give up. */
+  budget_exhausted: ["approve", "reject"],
 } as const satisfies Record<string, readonly ApprovalAction[]>;
 
 export type HumanGateKey = keyof typeof HUMAN_GATES;

@@ -163,6 +163,26 @@ export async function signalApproval(
       });
       return { replayed: false };
     }
+    if (request.kind === "human_required") {
+      // Approving a human-required gate is only allowed at budget_exhausted: it grants
+      // one more budget, and the phase that was held runs.
+      await t.tx
+        .update(runPhases)
+        .set({ state: "pending", failure: null, endedAt: null })
+        .where(eq(runPhases.id, phase.id));
+      await t.updateRun({
+        state: phase.runState,
+        pausedFromState: null,
+        budgetGrants: t.run.budgetGrants + 1,
+      });
+      await t.emit(
+        "budget.granted",
+        { actor: input.actor ?? null, budgetUsd: t.run.budgetUsd, grants: t.run.budgetGrants },
+        request.id,
+      );
+      await advanceLocked(t);
+      return { replayed: false };
+    }
     await t.tx
       .update(runPhases)
       .set({ state: "completed", endedAt: sql`now()` })

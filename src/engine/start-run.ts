@@ -28,6 +28,8 @@ export interface StartRunInput {
   template?: string;
   agentConfig?: RunAgentConfig;
   startedBy?: string;
+  /** What agents may cost this run, in US dollars; the engine's default when absent. */
+  budgetUsd?: number;
 }
 
 export interface StartRunResult {
@@ -170,6 +172,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         inputHash: hash,
         agentConfig: input.agentConfig ?? {},
         startedBy: input.startedBy ?? null,
+        budgetUsd: input.budgetUsd ?? deps.limits.defaultBudgetUsd ?? null,
       })
       .returning();
     if (run === undefined) throw new Error("insert into runs returned nothing");

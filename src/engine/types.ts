@@ -23,6 +23,8 @@ export type ReportRow = typeof runReports.$inferSelect;
 export interface EngineLimits {
   maxActiveRuns: number;
   maxActiveRunsPerRepository: number;
+  /** The budget a run gets when its start names none; undefined: no limit. */
+  defaultBudgetUsd?: number | undefined;
 }
 
 /** What every engine command needs; passed in, never imported as a singleton. */

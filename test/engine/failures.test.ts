@@ -95,3 +95,50 @@ describe("a run with no agent configured", () => {
     }
   });
 });
+
+describe("the cost budget, enforced by devflow rather than the agent", () => {
+  it("stops before an attempt once the run has spent its budget; a person grants one more or rejects", async () => {
+    // Each scripted execution reports $0.01: the third phase finds $0.02 spent of $0.015.
+    const { runId } = await h.start({ budgetUsd: 0.015 });
+    await h.approve(runId, "spec_approved");
+    await h.approve(runId, "phase_plan_approved");
+    const gate = await h.waitForGate(runId, "budget_exhausted");
+    const held = await h.status(runId);
+    expect(held.run).toMatchObject({
+      state: "paused",
+      pausedFromState: "executing",
+      budgetUsd: 0.015,
+      budgetGrants: 1,
+    });
+    expect(held.phases.find((p) => p.phaseKey === "implement")).toMatchObject({
+      state: "failed",
+      attempts: 0,
+      failure: {
+        category: "budget",
+        code: "budget_exhausted",
+        message: expect.stringContaining(
+          "cost $0.020 of the $0.015 allowed; approve to grant another $0.015",
+        ),
+      },
+    });
+    await expect(h.decide(runId, gate.id, "request_changes")).rejects.toMatchObject({
+      code: "approval_conflict",
+    });
+    await h.decide(runId, gate.id, "approve");
+    const done = await h.waitForState(runId, "completed");
+    expect(done.run.budgetGrants).toBe(2);
+    expect(done.report?.json).toMatchObject({ totals: { costUsd: 0.03 } });
+  });
+
+  it("rejecting at the budget gate fails the run with the budget as its reason", async () => {
+    const { runId } = await h.start({ budgetUsd: 0.005 });
+    await h.approve(runId, "spec_approved");
+    const gate = await h.waitForGate(runId, "budget_exhausted");
+    await h.decide(runId, gate.id, "reject");
+    const failed = await h.status(runId);
+    expect(failed.run.state).toBe("failed");
+    expect(failed.report?.json).toMatchObject({
+      failure: { category: "budget", code: "budget_exhausted" },
+    });
+  });
+});

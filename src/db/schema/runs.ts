@@ -70,8 +70,10 @@ export const runs = pgTable(
     inputHash: text("input_hash").notNull(),
     agentConfig: jsonb("agent_config").$type<RunAgentConfig>().notNull().default({}),
     startedBy: text("started_by"),
-    /** What agents may cost this run in all, in US dollars; null: no limit. */
+    /** One budget for what agents may cost this run, in US dollars; null: no limit. */
     budgetUsd: doublePrecision("budget_usd"),
+    /** How many budgets the run has been granted: a person approving budget_exhausted adds one. */
+    budgetGrants: integer("budget_grants").notNull().default(1),
     failure: jsonb("failure").$type<FailureRecord>(),
     lastEventSeq: bigint("last_event_seq", { mode: "number" }).notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -1,0 +1,1 @@
+ALTER TABLE "runs" ADD COLUMN "budget_grants" integer DEFAULT 1 NOT NULL;
