@@ -15,6 +15,8 @@ export interface PrepareWorkspaceOptions {
   baseBranch: string;
   /** An installation token, sent with each fetch or push and never stored. */
   token?: string | undefined;
+  /** A local bare copy of the repository to clone from, when there is one. */
+  cache?: string | undefined;
 }
 
 export interface PreparedWorkspace {
@@ -97,10 +99,13 @@ export async function prepareWorkspace(
   }
   try {
     if (!existsSync(path)) {
+      const reference =
+        options.cache === undefined ? [] : ["--reference-if-able", options.cache, "--dissociate"];
       await gitIn(options.root, options.token).clone(options.remoteUrl, path, [
         "--no-checkout",
         "--origin",
         "origin",
+        ...reference,
       ]);
     }
     const git = gitIn(path, options.token);

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { gitAuthEnv, prepareWorkspace } from "../../src/runner/prepare-workspace.ts";
@@ -61,5 +61,40 @@ describe("the run workspace (the run branch on the remote is the truth)", () => 
     expect(gitAuthEnv("ghs_secret123").GIT_CONFIG_VALUE_0).toBe(
       `Authorization: Basic ${Buffer.from("x-access-token:ghs_secret123").toString("base64")}`,
     );
+  });
+});
+
+describe("the per-repository cache", () => {
+  it("serves concurrent runs of one repository without corrupting it, and each workspace stands alone", async () => {
+    const { refreshRepositoryCache } = await import(
+      "../../src/runner/workspaces/repository-cache.ts"
+    );
+    const remote = createBareRemote();
+    const root = tempDir("workspaces");
+    const prepared = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const cache = await refreshRepositoryCache({ root, remoteUrl: remote });
+        return prepareWorkspace({
+          root,
+          runId: `run-${i}`,
+          remoteUrl: remote,
+          branch: `devflow/${i}-x`,
+          baseBranch: "main",
+          cache,
+        });
+      }),
+    );
+    const cache = await refreshRepositoryCache({ root, remoteUrl: remote });
+    expect(git(cache, "fsck", "--no-progress")).toBe("");
+    expect(git(cache, "rev-parse", "main")).toBe(git(remote, "rev-parse", "main"));
+    for (const [i, workspace] of prepared.entries()) {
+      expect(git(workspace.path, "rev-parse", "--abbrev-ref", "HEAD")).toBe(`devflow/${i}-x`);
+      // --dissociate: the workspace borrows nothing from the cache once cloned.
+      expect(existsSync(join(workspace.path, ".git", "objects", "info", "alternates"))).toBe(false);
+    }
+    // A new commit on the remote reaches the cache on the next refresh.
+    commitOnRemote(remote, "main", "NEW.md", "new\n");
+    await refreshRepositoryCache({ root, remoteUrl: remote });
+    expect(git(cache, "rev-parse", "main")).toBe(git(remote, "rev-parse", "main"));
   });
 });

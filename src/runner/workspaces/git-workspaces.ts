@@ -1,12 +1,13 @@
-import { join } from "node:path";
 import { DevflowError } from "../../errors.ts";
 import { prepareWorkspace } from "../prepare-workspace.ts";
 import { commitAttempt } from "./commit-attempt.ts";
+import { refreshRepositoryCache } from "./repository-cache.ts";
 import type { GitCredentials, Workspaces } from "./workspaces.ts";
 
 /**
- * Checkouts of each run's branch under `<root>/<runId>`, fetched and reset to the
- * remote before every attempt. The token is fetched per operation and passed to
+ * Checkouts of each run's branch under `<root>/<runId>`, cloned from a
+ * per-repository cache under `<root>/cache` and fetched and reset to the remote
+ * before every attempt. The token is fetched per operation and passed to
  * git per command; it is never stored, and never present while the agent runs.
  */
 export function createGitWorkspaces({
@@ -27,13 +28,15 @@ export function createGitWorkspaces({
         });
       }
       const cloneUrl = run.cloneUrl;
+      const token = await credentials.tokenFor(run);
       const prepared = await prepareWorkspace({
-        root: join(root),
+        root,
         runId: run.id,
         remoteUrl: cloneUrl,
         branch: run.branch,
         baseBranch: run.baseBranch,
-        token: await credentials.tokenFor(run),
+        token,
+        cache: await refreshRepositoryCache({ root, remoteUrl: cloneUrl, token }),
       });
       return {
         path: prepared.path,
