@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { AgentOptions } from "../src/agents/agent-adapter.ts";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { QUEUES } from "../src/engine/outbox.ts";
+import type { GitHubAccess } from "../src/github/github-access.ts";
 import type { Registry } from "../src/registry/types.ts";
 import type { ExecuteAttemptDeps } from "../src/runner/execute-attempt.ts";
 import type { Runner } from "../src/runner/runner.ts";
@@ -11,6 +12,7 @@ import * as advanceRun from "./advance-run.ts";
 import * as cleanupRun from "./cleanup-run.ts";
 import * as deadLetter from "./dead-letter.ts";
 import * as executePhase from "./execute-phase.ts";
+import * as processDelivery from "./process-delivery.ts";
 import * as sweep from "./sweep.ts";
 
 export interface JobSettings {
@@ -31,6 +33,7 @@ function queues(settings: JobSettings): Queue[] {
     cleanupRun.queue,
     admitRuns.queue,
     sweep.queue,
+    processDelivery.queue,
   ];
 }
 
@@ -66,6 +69,8 @@ export interface WorkerDeps {
   settings: JobSettings;
   workspaces: ExecuteAttemptDeps["workspaces"];
   executionsDir: string;
+  /** GitHub, as the app; webhook deliveries are processed only where it is configured. */
+  github?: GitHubAccess | undefined;
 }
 
 /**
@@ -78,6 +83,7 @@ export interface WorkerDeps {
  */
 async function work<T extends object>(
   boss: PgBoss,
+  log: Logger,
   queue: string,
   slots: number,
   handler: (jobs: Job<T>[]) => Promise<unknown>,
@@ -88,6 +94,13 @@ async function work<T extends object>(
     self.id = await boss.work<T>(queue, POLLING, async (jobs) => {
       try {
         return await handler(jobs);
+      } catch (error) {
+        // pg-boss records the failure and retries; say so where operators look.
+        log.warn(
+          { err: error, queue, jobIds: jobs.map((job) => job.id) },
+          "job failed; pg-boss will retry it",
+        );
+        throw error;
       } finally {
         if (self.id !== undefined) boss.notifyWorker(self.id);
       }
@@ -104,9 +117,10 @@ const POLLING = { notifyPollingIntervalSeconds: 5, pollingIntervalSeconds: 2 };
 export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
   const { boss, engine, runner, registry, log, settings } = deps;
   const ids = await Promise.all([
-    work(boss, QUEUES.advanceRun, 2, advanceRun.createAdvanceRunHandler({ engine, log })),
+    work(boss, log, QUEUES.advanceRun, 2, advanceRun.createAdvanceRunHandler({ engine, log })),
     work(
       boss,
+      log,
       QUEUES.executePhase,
       settings.workerConcurrency,
       executePhase.createExecutePhaseHandler({
@@ -122,15 +136,40 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         attemptTimeoutMs: settings.attemptTimeoutSeconds * 1000,
       }),
     ),
-    work(boss, QUEUES.cleanupRun, 2, cleanupRun.createCleanupRunHandler({ engine, runner, log })),
-    work(boss, QUEUES.admitRuns, 1, admitRuns.createAdmitRunsHandler({ engine })),
     work(
       boss,
+      log,
+      QUEUES.cleanupRun,
+      2,
+      cleanupRun.createCleanupRunHandler({ engine, runner, log }),
+    ),
+    work(boss, log, QUEUES.admitRuns, 1, admitRuns.createAdmitRunsHandler({ engine })),
+    work(
+      boss,
+      log,
       QUEUES.sweep,
       1,
       sweep.createSweepHandler({ engine, log, staleAfterMs: settings.staleAfterMs }),
     ),
-    work(boss, QUEUES.deadLetter, 1, deadLetter.createDeadLetterHandler({ log })),
+    work(boss, log, QUEUES.deadLetter, 1, deadLetter.createDeadLetterHandler({ log })),
   ]);
+  if (deps.github !== undefined) {
+    ids.push(
+      await work(
+        boss,
+        log,
+        QUEUES.processDelivery,
+        2,
+        processDelivery.createProcessDeliveryHandler({
+          db: engine.deps.db,
+          engine,
+          github: deps.github,
+          registry,
+          log,
+          defaultAgent: settings.defaultAgent,
+        }),
+      ),
+    );
+  }
   return ids.flat();
 }

@@ -11,6 +11,15 @@ export interface Settings {
   embeddedPostgresPort: number;
   port: number;
   logLevel: string;
+  github: {
+    appId: number | undefined;
+    /** The app's private key (PEM), from PRIVATE_KEY; PRIVATE_KEY_PATH names a file instead. */
+    privateKey: string | undefined;
+    privateKeyPath: string | undefined;
+    webhookSecret: string | undefined;
+    /** REST base URL: api.github.com, or `<GHE_PROTOCOL>://<GHE_HOST>/api/v3`. */
+    baseUrl: string;
+  };
   runner: RunnerBackend;
   docker: {
     image: string;
@@ -90,6 +99,16 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dataDir: resolve(env.DEVFLOW_DATA_DIR ?? ".data"),
     embeddedPostgresPort: integer(env, "DEVFLOW_EMBEDDED_PG_PORT", 54329),
     port: integer(env, "PORT", 3000),
+    github: {
+      appId: env.APP_ID === undefined || env.APP_ID === "" ? undefined : integer(env, "APP_ID", 0),
+      // Environments often hold a PEM with its newlines escaped.
+      privateKey: optional(env.PRIVATE_KEY)?.replaceAll("\\n", "\n"),
+      privateKeyPath: optional(env.PRIVATE_KEY_PATH),
+      webhookSecret: optional(env.WEBHOOK_SECRET),
+      baseUrl: env.GHE_HOST
+        ? `${env.GHE_PROTOCOL || "https"}://${env.GHE_HOST}/api/v3`
+        : "https://api.github.com",
+    },
     logLevel: env.LOG_LEVEL ?? "info",
     runner: runnerBackend(env.DEVFLOW_RUNNER),
     docker: {

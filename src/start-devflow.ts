@@ -6,6 +6,7 @@ import { migrateDatabase } from "./db/migrate.ts";
 import { createEngine, type Engine } from "./engine/create-engine.ts";
 import { QUEUES } from "./engine/outbox.ts";
 import type { EngineLimits } from "./engine/types.ts";
+import type { GitHubAccess } from "./github/github-access.ts";
 import { loadRegistry } from "./registry/load-registry.ts";
 import { storeRegistry } from "./registry/store-registry.ts";
 import type { Registry } from "./registry/types.ts";
@@ -22,6 +23,8 @@ export interface StartDevflowOptions {
   workspaces: WorkerDeps["workspaces"];
   /** Where each execution keeps its prompt, schema and transcript. */
   executionsDir: string;
+  /** GitHub as the app: enables processing of webhook deliveries. */
+  github?: GitHubAccess;
   log?: Logger;
   registry?: Registry;
   /** Connections this process may hold; pg-boss takes its own on top. */
@@ -70,6 +73,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
       settings: options.jobs,
       workspaces: options.workspaces,
       executionsDir: options.executionsDir,
+      github: options.github,
     });
     const interval = options.jobs.sweepIntervalSeconds;
     const sweep = () =>

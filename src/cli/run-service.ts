@@ -1,12 +1,39 @@
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
+import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
+import {
+  createProbot,
+  type GitHubAppCredentials,
+  startGitHubServer,
+} from "../github/start-github-server.ts";
 import { createRunner } from "../runner/create-runner.ts";
 import { createGitWorkspaces } from "../runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../runner/workspaces/scratch-workspaces.ts";
 import { noGitCredentials } from "../runner/workspaces/workspaces.ts";
 import type { Settings } from "../settings.ts";
 import { startDevflow } from "../start-devflow.ts";
+
+/** The app's credentials from the settings; none (setup mode) when the app is not registered. */
+async function appCredentials(settings: Settings): Promise<GitHubAppCredentials | undefined> {
+  const { appId, privateKeyPath, webhookSecret, baseUrl } = settings.github;
+  const privateKey =
+    settings.github.privateKey ??
+    (privateKeyPath === undefined ? undefined : await readFile(privateKeyPath, "utf8"));
+  if (appId === undefined && privateKey === undefined) return undefined;
+  if (appId === undefined || privateKey === undefined) {
+    throw new Error(
+      "set both APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH), or neither to register the app through the setup page",
+    );
+  }
+  if (webhookSecret === undefined) {
+    throw new Error(
+      "WEBHOOK_SECRET is required once the app is registered: devflow rejects webhooks it cannot verify",
+    );
+  }
+  return { appId, privateKey, webhookSecret, baseUrl };
+}
 
 export interface RunServiceOptions {
   settings: Settings;
@@ -21,6 +48,17 @@ export interface RunServiceOptions {
  */
 export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
   const log = pino({ level: settings.logLevel, base: { service: "devflow", role } });
+  const credentials = await appCredentials(settings);
+  const probot = credentials === undefined ? undefined : createProbot(credentials, log);
+  const github =
+    credentials === undefined || probot === undefined
+      ? undefined
+      : createGitHubAccess({
+          probot,
+          appId: credentials.appId,
+          privateKey: credentials.privateKey,
+          baseUrl: credentials.baseUrl,
+        });
   const database = await openDatabaseUrl({ settings, log });
   const devflow = await startDevflow({
     databaseUrl: database.url,
@@ -46,15 +84,31 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     workspaces: {
       git: createGitWorkspaces({
         root: join(settings.dataDir, "workspaces"),
-        credentials: noGitCredentials,
+        credentials: github === undefined ? noGitCredentials : gitCredentialsFrom(github),
       }),
       scratch: createScratchWorkspaces({ root: join(settings.dataDir, "scratch") }),
     },
     executionsDir: join(settings.dataDir, "executions"),
+    ...(github === undefined ? {} : { github }),
     log,
   });
+  const server =
+    role === "start"
+      ? await startGitHubServer({
+          credentials,
+          port: settings.port,
+          db: devflow.database.db,
+          boss: devflow.boss,
+          log,
+        })
+      : undefined;
   log.info(
-    { embeddedDatabase: database.embedded, runner: settings.runner, agent: settings.agent ?? null },
+    {
+      embeddedDatabase: database.embedded,
+      runner: settings.runner,
+      agent: settings.agent ?? null,
+      port: server?.port ?? null,
+    },
     "devflow is running",
   );
   await new Promise<void>((resolve) => {
@@ -70,6 +124,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       process.once(signal, stop);
     }
   });
+  await server?.stop();
   await devflow.stop({ graceful: true, timeoutMs: 30_000 });
   await database.stop();
   log.info("stopped");

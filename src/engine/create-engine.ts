@@ -11,6 +11,7 @@ import {
   recordExecutionHandle,
   registerExecution,
 } from "./execution-records.ts";
+import { findApproval, findRun, pendingApproval } from "./find-run.ts";
 import { getAttemptContext } from "./get-attempt-context.ts";
 import { getRunStatus } from "./get-run-status.ts";
 import { pauseRun } from "./pause-run.ts";
@@ -54,6 +55,9 @@ export function createEngine(deps: EngineDeps) {
     admitQueuedRuns: bind(deps, admitQueuedRuns),
     getRunStatus: bind(deps, getRunStatus),
     getAttemptContext: bind(deps, getAttemptContext),
+    findRun: bind(deps, findRun),
+    pendingApproval: bind(deps, pendingApproval),
+    findApproval: bind(deps, findApproval),
     recordPhaseResult: bind(deps, recordPhaseResult),
     supersedeAttempt: bind(deps, supersedeAttempt),
     sweepRuns: bind(deps, sweepRuns),

@@ -63,7 +63,7 @@ export async function getAttemptContext(
     phase,
     attempt,
     persona: persona?.body ?? "",
-    agent: binding?.agent ?? null,
+    agent: binding?.agent ?? run.agentConfig.agent ?? null,
     earlierArtifacts: earlier.flatMap((candidate) => {
       const artifact = latest.get(candidate.id);
       return artifact === undefined

@@ -8,6 +8,7 @@ export const QUEUES = {
   cleanupRun: "run-cleanup",
   admitRuns: "runs-admit",
   sweep: "runs-sweep",
+  processDelivery: "webhook-process",
   deadLetter: "jobs-dead-letter",
 } as const;
 
@@ -34,6 +35,7 @@ export interface CleanupRunPayload {
 
 export type AdmitRunsPayload = { reason: string };
 export type SweepPayload = { reason: string };
+export type ProcessDeliveryPayload = { deliveryId: string };
 
 export interface QueuePayloads {
   "run-advance": AdvanceRunPayload;
@@ -41,5 +43,6 @@ export interface QueuePayloads {
   "run-cleanup": CleanupRunPayload;
   "runs-admit": AdmitRunsPayload;
   "runs-sweep": SweepPayload;
+  "webhook-process": ProcessDeliveryPayload;
   "jobs-dead-letter": Record<string, unknown>;
 }

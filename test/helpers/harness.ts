@@ -8,6 +8,7 @@ import { type ApprovalAction, runEvents } from "../../src/db/schema/index.ts";
 import type { RunStatus } from "../../src/engine/get-run-status.ts";
 import type { StartRunInput } from "../../src/engine/start-run.ts";
 import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
+import type { GitHubAccess } from "../../src/github/github-access.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { createGitWorkspaces } from "../../src/runner/workspaces/git-workspaces.ts";
@@ -25,6 +26,8 @@ export interface HarnessOptions {
   workers?: boolean;
   /** What git workspaces get as a token (the remote itself needs none). */
   credentials?: GitCredentials;
+  /** GitHub as the app: webhook deliveries get processed. */
+  github?: GitHubAccess;
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -66,6 +69,7 @@ export async function startHarness(options: HarnessOptions = {}) {
     workers: options.workers ?? true,
     runner,
     ...testWorkspaces(options.credentials),
+    ...(options.github === undefined ? {} : { github: options.github }),
     log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
     poolSize: 20,
   });

@@ -1,13 +1,20 @@
-import { bigint, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
-/** Webhook deliveries seen, by GitHub's delivery id: a redelivery is recognised and ignored. */
+/**
+ * Webhook deliveries, by GitHub's delivery id: the request records one and
+ * enqueues its processing in the same transaction, so a redelivery is recognised
+ * and changes nothing, and a delivery is never lost between the two.
+ */
 export const webhookDeliveries = pgTable("webhook_deliveries", {
   id: text("id").primaryKey(),
   event: text("event").notNull(),
   action: text("action"),
   installationId: bigint("installation_id", { mode: "number" }),
   repository: text("repository"),
+  payload: jsonb("payload").$type<Record<string, unknown>>(),
   runId: uuid("run_id"),
+  /** `queued` until processed; then what happened, in a few words (`started run`, `ignored: …`). */
   outcome: text("outcome").notNull(),
   receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
+  processedAt: timestamp("processed_at", { withTimezone: true }),
 });

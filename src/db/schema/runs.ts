@@ -36,6 +36,8 @@ export interface FailureRecord {
 
 /** What the agent layer needs to know per run (scripted scenarios, agent per role). */
 export interface RunAgentConfig {
+  /** The repository's choice of agent (.github/devflow.yml), over DEVFLOW_AGENT. */
+  agent?: string;
   scripted?: Record<string, unknown>;
 }
 
@@ -57,6 +59,8 @@ export const runs = pgTable(
     baseBranch: text("base_branch").notNull(),
     branch: text("branch").notNull(),
     cloneUrl: text("clone_url"),
+    /** The run's draft pull request, once it exists: reviews and buttons on it find the run by it. */
+    pullRequestNumber: integer("pull_request_number"),
     templateId: uuid("template_id")
       .notNull()
       .references(() => workflowTemplates.id),

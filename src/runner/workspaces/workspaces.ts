@@ -24,7 +24,9 @@ export interface Workspaces {
 
 /** Installation tokens for git, scoped to one repository; none for remotes that need none. */
 export interface GitCredentials {
-  tokenFor(run: Pick<RunRow, "repository" | "installationId">): Promise<string | undefined>;
+  tokenFor(
+    run: Pick<RunRow, "repository" | "repositoryId" | "installationId">,
+  ): Promise<string | undefined>;
 }
 
 export const noGitCredentials: GitCredentials = { tokenFor: async () => undefined };

@@ -1,0 +1,150 @@
+import { isDevflowError } from "../../errors.ts";
+import { mayAct } from "../may-act.ts";
+import { reply } from "../reply.ts";
+import { readRepoConfig } from "../repo-config.ts";
+import type { DeliveryHandler } from "./delivery-context.ts";
+
+export const COMMANDS = [
+  "approve",
+  "reject",
+  "pause",
+  "resume",
+  "abort",
+  "retry",
+  "status",
+  "help",
+] as const;
+
+const HELP = `devflow commands, in a comment on the issue or its pull request:
+
+| command | does |
+|---|---|
+| \`/devflow approve\` | approve the gate the run waits at |
+| \`/devflow reject [why]\` | reject it: the run fails with a report |
+| \`/devflow retry [what to change]\` | run a phase whose attempts ran out again |
+| \`/devflow pause\` / \`/devflow resume\` | stop and continue the run |
+| \`/devflow abort [why]\` | end the run |
+| \`/devflow status\` | say where the run is |`;
+
+/** The command a comment gives, from its first line: `/devflow <command> [text]`. */
+export function parseCommand(body: string): { command: string; text: string } | null {
+  const match = /^\s*\/devflow\s+([a-z_-]+)\s*([\s\S]*)$/i.exec(body);
+  if (match?.[1] === undefined) return null;
+  return { command: match[1].toLowerCase(), text: (match[2] ?? "").trim() };
+}
+
+/** `issue_comment.created`: `/devflow …` commands on the issue or the run's pull request. */
+export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = async ({
+  payload,
+  engine,
+  github,
+  registry,
+}) => {
+  const { comment, issue, repository, sender, installation } = payload;
+  const parsed = parseCommand(comment.body);
+  if (parsed === null) return { outcome: "ignored: not a devflow command" };
+  if (sender.type === "Bot") return { outcome: "ignored: a bot's comment" };
+  if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
+  const [owner, repo] = repository.full_name.split("/") as [string, string];
+  const target = { owner, repo, number: issue.number };
+  const octokit = await github.octokitFor(installation.id);
+  if (!(COMMANDS as readonly string[]).includes(parsed.command) || parsed.command === "help") {
+    await reply(
+      octokit,
+      target,
+      parsed.command === "help" ? HELP : `I don't know \`/devflow ${parsed.command}\`.\n\n${HELP}`,
+    );
+    return { outcome: `answered: ${parsed.command}` };
+  }
+  const run = await engine.findRun(
+    issue.pull_request === undefined
+      ? { repository: repository.full_name, issueNumber: issue.number }
+      : { repository: repository.full_name, pullRequestNumber: issue.number },
+  );
+  if (run === null) {
+    await reply(
+      octokit,
+      target,
+      "There is no devflow run here. Label the issue `devflow` to start one.",
+    );
+    return { outcome: "refused: no run" };
+  }
+  if (parsed.command === "status") {
+    const status = await engine.getRunStatus(run.id);
+    const gate = status.approvals.find((approval) => approval.state === "pending");
+    const lines = status.phases.map(
+      (phase) => `| ${phase.phaseKey} | ${phase.state} | ${phase.attempts} |`,
+    );
+    await reply(
+      octokit,
+      target,
+      `Run \`${run.id}\` is **${status.run.state}**${gate === undefined ? "" : `, waiting at gate \`${gate.gateKey}\``}.\n\n| phase | state | attempts |\n|---|---|---|\n${lines.join("\n")}`,
+    );
+    return { outcome: "answered: status", runId: run.id };
+  }
+  const config = await readRepoConfig({
+    octokit,
+    owner,
+    repo,
+    ref: repository.default_branch,
+    registry,
+  });
+  const permission = await mayAct({
+    octokit,
+    owner,
+    repo,
+    user: sender,
+    approvers: config.ok ? config.config.approvers : undefined,
+  });
+  if (!permission.allowed) {
+    await reply(
+      octokit,
+      target,
+      `Thanks, @${sender.login}, but nothing changed: ${permission.reason}.`,
+    );
+    return { outcome: `refused: ${sender.login} may not steer runs`, runId: run.id };
+  }
+  const clientToken = `comment:${comment.id}`;
+  try {
+    switch (parsed.command) {
+      case "approve":
+      case "reject":
+      case "retry": {
+        const gate = await engine.pendingApproval(run.id);
+        if (gate === null) {
+          await reply(octokit, target, `Run \`${run.id}\` is ${run.state} and waits at no gate.`);
+          return { outcome: "refused: no open gate", runId: run.id };
+        }
+        const action = parsed.command === "retry" ? "request_changes" : parsed.command;
+        await engine.signalApproval({
+          runId: run.id,
+          approvalId: gate.id,
+          action,
+          clientToken,
+          actor: sender.login,
+          body: parsed.text,
+        });
+        return { outcome: `${parsed.command}: ${gate.gateKey}`, runId: run.id };
+      }
+      case "pause":
+        await engine.pauseRun({ runId: run.id, actor: sender.login });
+        return { outcome: "paused", runId: run.id };
+      case "resume":
+        await engine.resumeRun({ runId: run.id, actor: sender.login });
+        return { outcome: "resumed", runId: run.id };
+      default:
+        await engine.abortRun({
+          runId: run.id,
+          actor: sender.login,
+          reason: parsed.text || "aborted with /devflow abort",
+        });
+        return { outcome: "aborted", runId: run.id };
+    }
+  } catch (error) {
+    if (isDevflowError(error) && error.class === "human") {
+      await reply(octokit, target, `Nothing changed: ${error.message}.`);
+      return { outcome: `refused: ${error.code}`, runId: run.id };
+    }
+    throw error;
+  }
+};

@@ -1,0 +1,116 @@
+import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
+import { isDevflowError } from "../../errors.ts";
+import { mayAct } from "../may-act.ts";
+import { reply } from "../reply.ts";
+import { REPO_CONFIG_PATH, readRepoConfig } from "../repo-config.ts";
+import type { DeliveryHandler } from "./delivery-context.ts";
+
+/** The template a label asks for: `devflow` → the repository's default, `devflow:<name>[@<version>]`. */
+export function templateForLabel(
+  label: string,
+  startLabel: string,
+  defaultTemplate: string,
+): string | null {
+  if (label === startLabel) return defaultTemplate;
+  if (!label.startsWith(`${startLabel}:`)) return null;
+  const named = label.slice(startLabel.length + 1).trim();
+  return named.includes("@") ? named : `${named}@1`;
+}
+
+/** `issues.labeled`: a devflow label starts a run for the issue. */
+export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
+  deliveryId,
+  payload,
+  engine,
+  github,
+  registry,
+  defaultAgent,
+}) => {
+  const { issue, repository, sender, installation } = payload;
+  const label = payload.label?.name;
+  if (label === undefined) return { outcome: "dropped: no label in the payload" };
+  if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
+  const [owner, repo] = repository.full_name.split("/") as [string, string];
+  const target = { owner, repo, number: issue.number };
+  const octokit = await github.octokitFor(installation.id);
+  const config = await readRepoConfig({
+    octokit,
+    owner,
+    repo,
+    ref: repository.default_branch,
+    registry,
+  });
+  const startLabel = config.ok ? (config.config.labels?.start ?? "devflow") : "devflow";
+  const template = templateForLabel(
+    label,
+    startLabel,
+    config.ok ? (config.config.template ?? "development@1") : "development@1",
+  );
+  if (template === null) return { outcome: `ignored: label ${label} is not devflow's` };
+  if (!config.ok) {
+    await reply(
+      octokit,
+      target,
+      `devflow did not start: \`${REPO_CONFIG_PATH}\` on \`${repository.default_branch}\` is invalid.\n\n${config.errors.map((error) => `- \`${error}\``).join("\n")}\n\nFix it and add the label again.`,
+    );
+    return { outcome: "refused: invalid repository config" };
+  }
+  const permission = await mayAct({
+    octokit,
+    owner,
+    repo,
+    user: sender,
+    approvers: config.config.approvers,
+  });
+  if (!permission.allowed) {
+    await reply(
+      octokit,
+      target,
+      `Thanks, @${sender.login}, but devflow did not start: ${permission.reason}.`,
+    );
+    return { outcome: `refused: ${sender.login} may not start runs` };
+  }
+  const agent = config.config.agent ?? defaultAgent;
+  const scripted = agent === "scripted" ? parseScriptedDirective(issue.body ?? "") : null;
+  try {
+    const started = await engine.startRun({
+      startKey: deliveryId,
+      repository: repository.full_name,
+      repositoryId: repository.id,
+      installationId: installation.id,
+      issueNumber: issue.number,
+      issueTitle: issue.title,
+      requirements: issue.body ?? "",
+      baseBranch: repository.default_branch,
+      cloneUrl: repository.clone_url,
+      template,
+      agentConfig: {
+        ...(config.config.agent === undefined ? {} : { agent: config.config.agent }),
+        ...(scripted === null ? {} : { scripted }),
+      },
+      startedBy: sender.login,
+      ...(config.config.budgets?.costUsdPerRun === undefined
+        ? {}
+        : { budgetUsd: config.config.budgets.costUsdPerRun }),
+    });
+    return {
+      outcome: started.replayed
+        ? "replayed: run already started"
+        : `started run (${started.state})`,
+      runId: started.runId,
+    };
+  } catch (error) {
+    if (
+      isDevflowError(error) &&
+      (error.code === "active_run_exists" || error.code === "unknown_template")
+    ) {
+      const hint =
+        error.code === "active_run_exists"
+          ? ` (${JSON.parse(error.recoveryHint ?? "{}").currentRunId})`
+          : `: ${error.recoveryHint ?? ""}`;
+      await reply(octokit, target, `devflow did not start a new run: ${error.message}${hint}.`);
+      return { outcome: `refused: ${error.code}` };
+    }
+    throw error;
+  }
+};

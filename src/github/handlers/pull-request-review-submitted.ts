@@ -1,0 +1,91 @@
+import { isDevflowError } from "../../errors.ts";
+import { mayAct } from "../may-act.ts";
+import { reply } from "../reply.ts";
+import { readRepoConfig } from "../repo-config.ts";
+import type { DeliveryHandler } from "./delivery-context.ts";
+
+/**
+ * `pull_request_review.submitted` on a run's pull request: Approve approves the
+ * open gate; Request changes reruns the phase with the review's body and inline
+ * comments as feedback. The review id is the decision's idempotency token.
+ */
+export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.submitted"> = async ({
+  payload,
+  engine,
+  github,
+  registry,
+}) => {
+  const { review, pull_request: pullRequest, repository, installation, sender } = payload;
+  const state = review.state.toLowerCase();
+  if (state !== "approved" && state !== "changes_requested")
+    return { outcome: `ignored: a ${state} review` };
+  if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
+  const run = await engine.findRun({
+    repository: repository.full_name,
+    pullRequestNumber: pullRequest.number,
+  });
+  if (run === null) return { outcome: "ignored: not a devflow pull request" };
+  const gate = await engine.pendingApproval(run.id);
+  if (gate === null || gate.kind !== "gate")
+    return { outcome: "ignored: the run waits at no review gate", runId: run.id };
+  const [owner, repo] = repository.full_name.split("/") as [string, string];
+  const octokit = await github.octokitFor(installation.id);
+  const reviewer = review.user ?? sender;
+  const config = await readRepoConfig({
+    octokit,
+    owner,
+    repo,
+    ref: repository.default_branch,
+    registry,
+  });
+  const permission = await mayAct({
+    octokit,
+    owner,
+    repo,
+    user: reviewer,
+    approvers: config.ok ? config.config.approvers : undefined,
+  });
+  const target = { owner, repo, number: pullRequest.number };
+  if (!permission.allowed) {
+    await reply(
+      octokit,
+      target,
+      `Thanks for the review, @${reviewer.login}, but it does not decide the gate: ${permission.reason}.`,
+    );
+    return { outcome: `refused: ${reviewer.login} may not decide gates`, runId: run.id };
+  }
+  const comments =
+    state === "changes_requested"
+      ? (
+          await octokit.rest.pulls.listCommentsForReview({
+            owner,
+            repo,
+            pull_number: pullRequest.number,
+            review_id: review.id,
+            per_page: 100,
+          })
+        ).data.map((comment) => ({
+          path: comment.path,
+          ...(typeof comment.line === "number" ? { line: comment.line } : {}),
+          body: comment.body,
+        }))
+      : [];
+  try {
+    await engine.signalApproval({
+      runId: run.id,
+      approvalId: gate.id,
+      action: state === "approved" ? "approve" : "request_changes",
+      clientToken: `review:${review.id}`,
+      actor: reviewer.login,
+      body: review.body ?? "",
+      comments,
+    });
+    return { outcome: `${state}: ${gate.gateKey}`, runId: run.id };
+  } catch (error) {
+    if (isDevflowError(error) && error.class === "human") {
+      await reply(octokit, target, `The review did not decide the gate: ${error.message}.`);
+      return { outcome: `refused: ${error.code}`, runId: run.id };
+    }
+    throw error;
+  }
+};

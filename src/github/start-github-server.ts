@@ -1,0 +1,78 @@
+import type { PgBoss } from "pg-boss";
+import type { Logger } from "pino";
+import { Probot, run, Server } from "probot";
+import { createDevflowApp } from "../app.ts";
+import type { Db } from "../db/client.ts";
+
+export interface GitHubAppCredentials {
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+  baseUrl: string;
+}
+
+export interface StartGitHubServerOptions {
+  credentials: GitHubAppCredentials | undefined;
+  port: number;
+  host?: string | undefined;
+  db: Db;
+  boss: PgBoss;
+  log: Logger;
+}
+
+export interface GitHubServer {
+  /** The port it listens on (useful with port 0). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+export const WEBHOOK_PATH = "/api/github/webhooks";
+
+/** A Probot for the app's own use (API calls from jobs), configured like the server's. */
+export function createProbot(credentials: GitHubAppCredentials, log: Logger): Probot {
+  return new Probot({ ...probotOptions(credentials), log });
+}
+
+function probotOptions(credentials: GitHubAppCredentials) {
+  return {
+    appId: credentials.appId,
+    privateKey: credentials.privateKey,
+    secret: credentials.webhookSecret,
+    baseUrl: credentials.baseUrl,
+  };
+}
+
+/**
+ * The webhook server: Probot verifies each delivery's signature and devflow's app
+ * records it (src/app.ts). Without app credentials it serves Probot's setup page,
+ * where "Register GitHub App" creates the app from app.yml and writes its
+ * credentials to .env; start devflow again afterwards.
+ */
+export async function startGitHubServer(options: StartGitHubServerOptions): Promise<GitHubServer> {
+  const { credentials, log } = options;
+  if (credentials === undefined) {
+    log.warn(
+      { port: options.port },
+      "no GitHub App is registered yet: open this server in a browser and follow the setup page",
+    );
+    const server = await run(() => {}, {
+      env: { ...process.env, PORT: String(options.port), NODE_ENV: "development" },
+      log,
+    });
+    return { port: server.port, stop: () => server.stop() };
+  }
+  const server = new Server({
+    Probot: Probot.defaults({ ...probotOptions(credentials), log }),
+    port: options.port,
+    host: options.host,
+    webhookPath: WEBHOOK_PATH,
+    log,
+  });
+  await server.load(createDevflowApp({ db: options.db, boss: options.boss }));
+  const http = await server.start();
+  const address = http.address();
+  return {
+    port: typeof address === "object" && address !== null ? address.port : options.port,
+    stop: () => server.stop(),
+  };
+}

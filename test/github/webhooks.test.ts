@@ -1,0 +1,433 @@
+import { eq } from "drizzle-orm";
+import nock from "nock";
+import pino from "pino";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { phaseAttempts, runs, webhookDeliveries } from "../../src/db/schema/index.ts";
+import { createGitHubAccess } from "../../src/github/github-access.ts";
+import { WEBHOOK_EVENTS } from "../../src/github/handlers/index.ts";
+import {
+  createProbot,
+  type GitHubServer,
+  startGitHubServer,
+} from "../../src/github/start-github-server.ts";
+import { createBareRemote } from "../helpers/git-fixtures.ts";
+import {
+  API,
+  APP_ID,
+  appPrivateKey,
+  example,
+  INSTALLATION_ID,
+  sendWebhook,
+  WEBHOOK_SECRET,
+  webhookExamples,
+} from "../helpers/github-fixtures.ts";
+import { type Harness, startHarness } from "../helpers/harness.ts";
+
+const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
+const credentials = {
+  appId: APP_ID,
+  privateKey: appPrivateKey(),
+  webhookSecret: WEBHOOK_SECRET,
+  baseUrl: API,
+};
+const REPO = "octo/widgets";
+let h: Harness;
+let server: GitHubServer;
+let remote: string;
+let comments: { issue: number; body: string }[];
+let permissions: Record<string, string>;
+let repoConfig: string | null;
+
+beforeAll(async () => {
+  nock.disableNetConnect();
+  nock.enableNetConnect("127.0.0.1");
+  const probot = createProbot(credentials, log);
+  const github = createGitHubAccess({
+    probot,
+    appId: APP_ID,
+    privateKey: credentials.privateKey,
+    baseUrl: API,
+  });
+  h = await startHarness({ github });
+  server = await startGitHubServer({
+    credentials,
+    port: 0,
+    host: "127.0.0.1",
+    db: h.db,
+    boss: h.devflow.boss,
+    log,
+  });
+});
+afterAll(async () => {
+  await server.stop();
+  await h.stop();
+  nock.cleanAll();
+  nock.enableNetConnect();
+});
+
+beforeEach(() => {
+  nock.cleanAll();
+  remote = createBareRemote();
+  comments = [];
+  permissions = { alice: "write", bob: "admin", mallory: "read" };
+  repoConfig = null;
+  nock(API)
+    .persist()
+    .post(/\/app\/installations\/\d+\/access_tokens/)
+    .reply(201, {
+      token: "ghs_installation_token",
+      expires_at: "2099-01-01T00:00:00Z",
+      permissions: { contents: "write" },
+      repository_selection: "selected",
+    })
+    .get(/\/repos\/[^/]+\/[^/]+\/contents\/\.github(\/|%2F)devflow\.yml/)
+    .reply(() =>
+      repoConfig === null
+        ? [404, { message: "Not Found" }]
+        : [
+            200,
+            {
+              type: "file",
+              encoding: "base64",
+              content: Buffer.from(repoConfig).toString("base64"),
+            },
+          ],
+    )
+    .get(/\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission/)
+    .reply((request: Request) => [
+      200,
+      { permission: permissions[new URL(request.url).pathname.split("/").at(-2) ?? ""] ?? "none" },
+    ])
+    .post(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
+    .reply(async (request: Request) => {
+      const body = (await request.json()) as { body: string };
+      comments.push({
+        issue: Number(new URL(request.url).pathname.split("/").at(-2)),
+        body: body.body,
+      });
+      return [201, { id: comments.length }];
+    });
+});
+
+function labeled(
+  issueNumber: number,
+  sender = "alice",
+  label = "devflow",
+  body = "Please add a widget.",
+) {
+  const payload = example("issues", "labeled");
+  payload.label = { ...payload.label, name: label };
+  payload.issue = { ...payload.issue, number: issueNumber, title: `Widget ${issueNumber}`, body };
+  payload.repository = {
+    ...payload.repository,
+    id: 77,
+    full_name: REPO,
+    name: "widgets",
+    owner: { ...payload.repository.owner, login: "octo" },
+    default_branch: "main",
+    clone_url: remote,
+  };
+  payload.sender = {
+    ...payload.sender,
+    login: sender,
+    type: sender.endsWith("[bot]") ? "Bot" : "User",
+  };
+  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+  return payload;
+}
+
+const processed = (id: string) =>
+  h.waitFor(`delivery ${id} processed`, async () => {
+    const [row] = await h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id));
+    return row?.processedAt ? row : undefined;
+  });
+
+let issue = 100;
+
+describe("webhooks in", () => {
+  it("a devflow label from a writer starts a run on the payload's clone URL, which reaches its spec gate", async () => {
+    issue += 1;
+    const sent = await sendWebhook(server.port, "issues", labeled(issue));
+    expect(sent.status).toBe(200);
+    const delivery = await processed(sent.id);
+    expect(delivery.outcome).toMatch(/^started run/);
+    const [run] = await h.db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, delivery.runId ?? ""));
+    expect(run).toMatchObject({
+      repository: REPO,
+      issueNumber: issue,
+      cloneUrl: remote,
+      installationId: INSTALLATION_ID,
+      repositoryId: 77,
+      startedBy: "alice",
+      baseBranch: "main",
+    });
+    await h.waitForGate(run?.id ?? "", "spec_approved");
+  });
+
+  it("a delivery sent twice, or five times at once, has one effect", async () => {
+    issue += 1;
+    const payload = labeled(issue);
+    const first = await sendWebhook(server.port, "issues", payload);
+    const again = await sendWebhook(server.port, "issues", payload, { id: first.id });
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        sendWebhook(server.port, "issues", payload, { id: first.id }),
+      ),
+    );
+    expect([first, again, ...burst].every((sent) => sent.status === 200)).toBe(true);
+    await processed(first.id);
+    expect(await h.db.select().from(runs).where(eq(runs.issueNumber, issue))).toHaveLength(1);
+    expect(
+      await h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, first.id)),
+    ).toHaveLength(1);
+  });
+
+  it("rejects a forged or missing signature and records nothing", async () => {
+    issue += 1;
+    const forged = await sendWebhook(server.port, "issues", labeled(issue), {
+      secret: "not-the-secret",
+    });
+    const unsigned = await sendWebhook(server.port, "issues", labeled(issue), { secret: null });
+    expect(forged.status).toBeGreaterThanOrEqual(400);
+    expect(unsigned.status).toBeGreaterThanOrEqual(400);
+    for (const id of [forged.id, unsigned.id]) {
+      expect(
+        await h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)),
+      ).toEqual([]);
+    }
+  });
+
+  it("a label from someone without write access, or from a bot, gets one polite reply and starts nothing", async () => {
+    issue += 1;
+    const reader = await sendWebhook(server.port, "issues", labeled(issue, "mallory"));
+    const bot = await sendWebhook(server.port, "issues", labeled(issue, "helper[bot]"));
+    expect((await processed(reader.id)).outcome).toBe("refused: mallory may not start runs");
+    expect((await processed(bot.id)).outcome).toBe("refused: helper[bot] may not start runs");
+    // The two deliveries are processed concurrently: either reply may come first.
+    expect(comments).toHaveLength(2);
+    expect(comments.map((comment) => comment.body)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          "only people with write access to this repository can steer devflow runs",
+        ),
+        expect.stringContaining("bots cannot steer devflow runs"),
+      ]),
+    );
+    expect(await h.db.select().from(runs).where(eq(runs.issueNumber, issue))).toEqual([]);
+  });
+
+  it("an invalid .github/devflow.yml is reported on the issue with its errors", async () => {
+    issue += 1;
+    repoConfig = "template: development@1\nnope: true\nbudgets:\n  costUsdPerRun: -3\n";
+    const sent = await sendWebhook(server.port, "issues", labeled(issue));
+    expect((await processed(sent.id)).outcome).toBe("refused: invalid repository config");
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toContain("`.github/devflow.yml` on `main` is invalid");
+    expect(comments[0]?.body).toContain("/: must NOT have additional properties (nope)");
+    expect(comments[0]?.body).toContain("/budgets/costUsdPerRun: must be > 0");
+  });
+
+  it("the repository config picks the label, template, agent and budget", async () => {
+    issue += 1;
+    repoConfig = "labels:\n  start: agentic\nagent: scripted\nbudgets:\n  costUsdPerRun: 2.5\n";
+    const ignored = await sendWebhook(server.port, "issues", labeled(issue, "alice", "devflow"));
+    expect((await processed(ignored.id)).outcome).toBe("ignored: label devflow is not devflow's");
+    const sent = await sendWebhook(
+      server.port,
+      "issues",
+      labeled(issue, "alice", "agentic:development"),
+    );
+    const delivery = await processed(sent.id);
+    const [run] = await h.db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, delivery.runId ?? ""));
+    expect(run).toMatchObject({
+      templateName: "development",
+      templateVersion: 1,
+      budgetUsd: 2.5,
+      agentConfig: { agent: "scripted" },
+    });
+  });
+
+  it("an issue body of 1 MB starts a run like any other", async () => {
+    issue += 1;
+    const body = `Please do this.\n${"x".repeat(1024 * 1024)}`;
+    const sent = await sendWebhook(server.port, "issues", labeled(issue, "alice", "devflow", body));
+    expect(sent.status).toBe(200);
+    const delivery = await processed(sent.id);
+    const [run] = await h.db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, delivery.runId ?? ""));
+    expect(run?.requirements.length).toBe(body.length);
+  });
+
+  it("accepts every documented example of the events devflow subscribes to, and processes each without error", async () => {
+    const subscribed = [
+      "issues",
+      "issue_comment",
+      "pull_request_review",
+      "pull_request",
+      "check_run",
+      "installation",
+      "installation_repositories",
+    ];
+    const handled = new Set<string>(WEBHOOK_EVENTS);
+    const sent: { id: string; status: number; ours: boolean }[] = [];
+    for (const group of webhookExamples().filter((candidate) =>
+      subscribed.includes(candidate.name),
+    )) {
+      for (const payload of group.examples) {
+        const key =
+          typeof payload.action === "string" ? `${group.name}.${payload.action}` : group.name;
+        const delivery = await sendWebhook(server.port, group.name, payload);
+        sent.push({ ...delivery, ours: handled.has(key) || handled.has(group.name) });
+      }
+    }
+    expect(sent.length).toBeGreaterThan(80);
+    expect(sent.filter((delivery) => delivery.status !== 200)).toEqual([]);
+    // Every example whose event (and action) devflow subscribes to is recorded and processed.
+    const ours = sent.filter((delivery) => delivery.ours);
+    expect(ours.length).toBeGreaterThan(10);
+    for (const delivery of ours) {
+      const done = await processed(delivery.id);
+      expect(done.outcome).not.toMatch(/^dropped: malformed/);
+    }
+  });
+});
+
+describe("steering a run from GitHub", () => {
+  async function runAtSpecGate() {
+    issue += 1;
+    const sent = await sendWebhook(server.port, "issues", labeled(issue));
+    const runId = (await processed(sent.id)).runId ?? "";
+    const gate = await h.waitForGate(runId, "spec_approved");
+    await h.db
+      .update(runs)
+      .set({ pullRequestNumber: issue + 5000 })
+      .where(eq(runs.id, runId));
+    return { runId, gate, pr: issue + 5000 };
+  }
+
+  function comment(on: number, body: string, sender = "alice", pullRequest = false) {
+    const payload = example("issue_comment", "created");
+    payload.comment = { ...payload.comment, id: Math.floor(Math.random() * 1e9), body };
+    payload.issue = {
+      ...payload.issue,
+      number: on,
+      ...(pullRequest ? { pull_request: { url: "x" } } : { pull_request: undefined }),
+    };
+    if (!pullRequest) delete payload.issue.pull_request;
+    payload.repository = { ...payload.repository, full_name: REPO, default_branch: "main" };
+    payload.sender = { ...payload.sender, login: sender, type: "User" };
+    payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+    return payload;
+  }
+
+  it("/devflow approve, pause and resume from a writer; nothing from a reader", async () => {
+    const { runId } = await runAtSpecGate();
+    const denied = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow approve", "mallory"),
+    );
+    expect((await processed(denied.id)).outcome).toBe("refused: mallory may not steer runs");
+    expect((await h.status(runId)).approvals[0]?.state).toBe("pending");
+    const paused = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow pause"),
+    );
+    expect((await processed(paused.id)).outcome).toBe("paused");
+    const resumed = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow resume"),
+    );
+    expect((await processed(resumed.id)).outcome).toBe("resumed");
+    const approved = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow approve  looks right"),
+    );
+    expect((await processed(approved.id)).outcome).toBe("approve: spec_approved");
+    await h.waitForGate(runId, "phase_plan_approved");
+    const help = await sendWebhook(server.port, "issue_comment", comment(issue, "/devflow help"));
+    await processed(help.id);
+    expect(comments.at(-1)?.body).toContain("/devflow retry");
+  });
+
+  it("a review: Request changes reruns the phase with the body and inline comments; Approve approves", async () => {
+    const { runId, pr } = await runAtSpecGate();
+    const review = (state: string, id: number, body: string, user = "bob") => {
+      const payload = example("pull_request_review", "submitted");
+      payload.review = {
+        ...payload.review,
+        id,
+        state,
+        body,
+        user: { ...payload.review.user, login: user, type: "User" },
+      };
+      payload.pull_request = { ...payload.pull_request, number: pr };
+      payload.repository = { ...payload.repository, full_name: REPO, default_branch: "main" };
+      payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+      return payload;
+    };
+    nock(API)
+      .get(`/repos/octo/widgets/pulls/${pr}/reviews/555/comments`)
+      .query(true)
+      .reply(200, [{ path: "src/widget.ts", line: 12, body: "Handle an empty list." }]);
+    const changes = await sendWebhook(
+      server.port,
+      "pull_request_review",
+      review("changes_requested", 555, "Not yet."),
+    );
+    expect((await processed(changes.id)).outcome).toBe("changes_requested: spec_approved");
+    await h.waitFor("the second spec attempt", async () => {
+      const attempts = await h.db
+        .select()
+        .from(phaseAttempts)
+        .where(eq(phaseAttempts.runId, runId));
+      return attempts.find((attempt) => attempt.attempt === 2);
+    });
+    const [second] = (
+      await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))
+    ).filter((attempt) => attempt.attempt === 2);
+    expect(second?.feedback).toEqual({
+      source: "review",
+      actor: "bob",
+      body: "Not yet.",
+      comments: [{ path: "src/widget.ts", line: 12, body: "Handle an empty list." }],
+    });
+    await h.waitForGate(runId, "spec_approved");
+    const approved = await sendWebhook(
+      server.port,
+      "pull_request_review",
+      review("approved", 556, "Good."),
+    );
+    expect((await processed(approved.id)).outcome).toBe("approved: spec_approved");
+    await h.waitForGate(runId, "phase_plan_approved");
+  });
+
+  it("a check-run button finds its gate by the external id; closing the pull request aborts the run", async () => {
+    const { runId, gate, pr } = await runAtSpecGate();
+    const click = example("check_run", "requested_action");
+    click.check_run = { ...click.check_run, external_id: `devflow-gate:${gate.id}` };
+    click.requested_action = { identifier: "approve" };
+    click.repository = { ...click.repository, full_name: REPO, default_branch: "main" };
+    click.sender = { ...click.sender, login: "alice", type: "User" };
+    click.installation = { id: INSTALLATION_ID, node_id: "x" };
+    const sent = await sendWebhook(server.port, "check_run", click);
+    expect((await processed(sent.id)).outcome).toBe("approve: spec_approved");
+    const closed = example("pull_request", "closed");
+    closed.pull_request = { ...closed.pull_request, number: pr, merged: false };
+    closed.repository = { ...closed.repository, full_name: REPO };
+    const close = await sendWebhook(server.port, "pull_request", closed);
+    expect((await processed(close.id)).outcome).toBe("aborted: pull request closed");
+    expect((await h.status(runId)).run.state).toBe("aborted");
+  });
+});
