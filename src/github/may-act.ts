@@ -1,4 +1,6 @@
 import type { ProbotOctokit } from "probot";
+import type { Registry } from "../registry/types.ts";
+import { readRepoConfig } from "./repo-config.ts";
 
 export interface MayActOptions {
   octokit: ProbotOctokit;
@@ -40,4 +42,15 @@ export async function mayAct({
       ? ""
       : "only people with write access to this repository can steer devflow runs",
   };
+}
+
+/**
+ * `mayAct` with the approvers the repository's config names, read from its default
+ * branch. An invalid config names no approvers: write access alone decides.
+ */
+export async function mayActHere(
+  options: Omit<MayActOptions, "approvers"> & { ref: string; registry: Registry },
+): Promise<{ allowed: boolean; reason: string }> {
+  const config = await readRepoConfig(options);
+  return mayAct({ ...options, approvers: config.ok ? config.config.approvers : undefined });
 }

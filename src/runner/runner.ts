@@ -1,5 +1,6 @@
 import type { AgentCommand, AgentView } from "../agents/agent-adapter.ts";
 import type { RunnerHandle } from "../db/schema/index.ts";
+import { DevflowError } from "../errors.ts";
 
 export type { RunnerHandle };
 
@@ -43,6 +44,16 @@ export interface TranscriptChunk {
 
 /** The error code a runner's `capture` uses for an execution it no longer has. */
 export const RUNNER_EXECUTION_GONE = "runner_execution_gone";
+
+/** The error a runner's `capture` throws for an execution it no longer has. */
+export function executionGone(what: string, cause: unknown): DevflowError {
+  return new DevflowError(`the execution's ${what} is gone`, {
+    class: "recoverable",
+    code: RUNNER_EXECUTION_GONE,
+    category: "runner",
+    cause,
+  });
+}
 
 /**
  * A place agents run: a process, a container, a Kubernetes Job. Handles are

@@ -16,6 +16,7 @@ import {
   APP_ID,
   appPrivateKey,
   example,
+  freePort,
   INSTALLATION_ID,
   sendWebhook,
   WEBHOOK_SECRET,
@@ -51,7 +52,7 @@ beforeAll(async () => {
   h = await startHarness({ github });
   server = await startGitHubServer({
     credentials,
-    port: 0,
+    port: await freePort(),
     host: "127.0.0.1",
     db: h.db,
     boss: h.devflow.boss,
@@ -59,7 +60,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await server.stop();
+  await server?.stop();
   await h.stop();
   nock.cleanAll();
   nock.enableNetConnect();

@@ -1,6 +1,7 @@
 import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 
 export const WEBHOOK_SECRET = "devflow-test-webhook-secret";
 export const APP_ID = 4242;
@@ -70,4 +71,14 @@ export async function sendWebhook(
   });
   await response.arrayBuffer();
   return { id, status: response.status };
+}
+
+/** A port nothing listens on now (Probot's Server reads port 0 as "use 3000"). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
 }

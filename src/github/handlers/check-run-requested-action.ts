@@ -1,8 +1,7 @@
 import { APPROVAL_ACTIONS, type ApprovalAction } from "../../db/schema/index.ts";
 import { isDevflowError } from "../../errors.ts";
-import { mayAct } from "../may-act.ts";
+import { mayActHere } from "../may-act.ts";
 import { reply } from "../reply.ts";
-import { readRepoConfig } from "../repo-config.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /** A gate check run's external id: it names the approval request itself. */
@@ -42,19 +41,13 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
     return { outcome: "dropped: the gate belongs to another repository" };
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   const octokit = await github.octokitFor(installation.id);
-  const config = await readRepoConfig({
-    octokit,
-    owner,
-    repo,
-    ref: repository.default_branch,
-    registry,
-  });
-  const permission = await mayAct({
+  const permission = await mayActHere({
     octokit,
     owner,
     repo,
     user: sender,
-    approvers: config.ok ? config.config.approvers : undefined,
+    ref: repository.default_branch,
+    registry,
   });
   const target = { owner, repo, number: run.pullRequestNumber ?? run.issueNumber };
   if (!permission.allowed) {

@@ -1,7 +1,6 @@
 import { isDevflowError } from "../../errors.ts";
-import { mayAct } from "../may-act.ts";
+import { mayActHere } from "../may-act.ts";
 import { reply } from "../reply.ts";
-import { readRepoConfig } from "../repo-config.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 export const COMMANDS = [
@@ -82,19 +81,13 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
     );
     return { outcome: "answered: status", runId: run.id };
   }
-  const config = await readRepoConfig({
-    octokit,
-    owner,
-    repo,
-    ref: repository.default_branch,
-    registry,
-  });
-  const permission = await mayAct({
+  const permission = await mayActHere({
     octokit,
     owner,
     repo,
     user: sender,
-    approvers: config.ok ? config.config.approvers : undefined,
+    ref: repository.default_branch,
+    registry,
   });
   if (!permission.allowed) {
     await reply(

@@ -1,7 +1,6 @@
 import { isDevflowError } from "../../errors.ts";
-import { mayAct } from "../may-act.ts";
+import { mayActHere } from "../may-act.ts";
 import { reply } from "../reply.ts";
-import { readRepoConfig } from "../repo-config.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /**
@@ -31,19 +30,13 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   const octokit = await github.octokitFor(installation.id);
   const reviewer = review.user ?? sender;
-  const config = await readRepoConfig({
-    octokit,
-    owner,
-    repo,
-    ref: repository.default_branch,
-    registry,
-  });
-  const permission = await mayAct({
+  const permission = await mayActHere({
     octokit,
     owner,
     repo,
     user: reviewer,
-    approvers: config.ok ? config.config.approvers : undefined,
+    ref: repository.default_branch,
+    registry,
   });
   const target = { owner, repo, number: pullRequest.number };
   if (!permission.allowed) {

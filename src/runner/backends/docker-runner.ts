@@ -4,7 +4,7 @@ import Docker from "dockerode";
 import { DevflowError } from "../../errors.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import {
-  RUNNER_EXECUTION_GONE,
+  executionGone,
   type Runner,
   type RunnerExit,
   type RunnerHandle,
@@ -158,12 +158,7 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
         return toChunks(demuxDockerLogs(Buffer.from(logs)), fromSeq);
       } catch (error) {
         if (statusCode(error) === 404) {
-          throw new DevflowError("the execution's container is gone", {
-            class: "recoverable",
-            code: RUNNER_EXECUTION_GONE,
-            category: "runner",
-            cause: error,
-          });
+          throw executionGone("container", error);
         }
         throw error;
       }

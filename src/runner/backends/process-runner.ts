@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { DevflowError } from "../../errors.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import {
-  RUNNER_EXECUTION_GONE,
+  executionGone,
   type Runner,
   type RunnerExit,
   type RunnerHandle,
@@ -129,7 +129,6 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         child.once("error", async (error) => {
           clearTimeout(timer);
           const message = `${command}: ${error.message} (is the agent installed where the runner runs?)`;
-          const { appendFile } = await import("node:fs/promises");
           await appendFile(
             log,
             `devflow-error: ${JSON.stringify({ code: "agent_unavailable", fatal: true, message })}\n`,
@@ -158,12 +157,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         return toChunks(await readFile(field(handle, "log"), "utf8"), fromSeq);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-          throw new DevflowError("the execution's transcript is gone", {
-            class: "recoverable",
-            code: RUNNER_EXECUTION_GONE,
-            category: "runner",
-            cause: error,
-          });
+          throw executionGone("transcript", error);
         }
         throw error;
       }
