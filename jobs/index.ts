@@ -13,6 +13,7 @@ import * as cleanupRun from "./cleanup-run.ts";
 import * as deadLetter from "./dead-letter.ts";
 import * as executePhase from "./execute-phase.ts";
 import * as processDelivery from "./process-delivery.ts";
+import * as publishRun from "./publish-run.ts";
 import * as sweep from "./sweep.ts";
 
 export interface JobSettings {
@@ -34,6 +35,7 @@ function queues(settings: JobSettings): Queue[] {
     admitRuns.queue,
     sweep.queue,
     processDelivery.queue,
+    publishRun.queue,
   ];
 }
 
@@ -154,6 +156,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
     work(boss, log, QUEUES.deadLetter, 1, deadLetter.createDeadLetterHandler({ log })),
   ]);
   if (deps.github !== undefined) {
+    const db = engine.deps.db;
     ids.push(
       await work(
         boss,
@@ -161,13 +164,20 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         QUEUES.processDelivery,
         2,
         processDelivery.createProcessDeliveryHandler({
-          db: engine.deps.db,
+          db,
           engine,
           github: deps.github,
           registry,
           log,
           defaultAgent: settings.defaultAgent,
         }),
+      ),
+      await work(
+        boss,
+        log,
+        QUEUES.publishRun,
+        2,
+        publishRun.createPublishRunHandler({ db, engine, github: deps.github, log }),
       ),
     );
   }

@@ -9,6 +9,7 @@ export const QUEUES = {
   admitRuns: "runs-admit",
   sweep: "runs-sweep",
   processDelivery: "webhook-process",
+  publishRun: "run-publish",
   deadLetter: "jobs-dead-letter",
 } as const;
 
@@ -36,6 +37,7 @@ export interface CleanupRunPayload {
 export type AdmitRunsPayload = { reason: string };
 export type SweepPayload = { reason: string };
 export type ProcessDeliveryPayload = { deliveryId: string };
+export type PublishRunPayload = { runId: string };
 
 export interface QueuePayloads {
   "run-advance": AdvanceRunPayload;
@@ -44,5 +46,6 @@ export interface QueuePayloads {
   "runs-admit": AdmitRunsPayload;
   "runs-sweep": SweepPayload;
   "webhook-process": ProcessDeliveryPayload;
+  "run-publish": PublishRunPayload;
   "jobs-dead-letter": Record<string, unknown>;
 }

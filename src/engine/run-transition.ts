@@ -3,7 +3,7 @@ import { fromDrizzle, type SendOptions } from "pg-boss";
 import type { Tx } from "../db/client.ts";
 import { runEvents, runs } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
-import type { QueueName, QueuePayloads } from "./outbox.ts";
+import { QUEUES, type QueueName, type QueuePayloads } from "./outbox.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
 
 /**
@@ -50,6 +50,7 @@ export async function lockRun(
   }
   const deferred: DevflowError[] = [];
   let flushedSeq = row.lastEventSeq;
+  let publishedAtSeq = row.lastEventSeq;
   const transition: Transition & { deferred: DevflowError[]; flush(): Promise<void> } = {
     tx,
     deps,
@@ -83,6 +84,16 @@ export async function lockRun(
       deferred.push(error);
     },
     async flush() {
+      // A run from GitHub shows its state there: anything that appended events asks
+      // for a publish. The queue keeps at most one waiting per run, and it reads the
+      // state when it runs, so a burst of transitions is one publish.
+      if (
+        transition.run.installationId !== null &&
+        transition.run.lastEventSeq !== publishedAtSeq
+      ) {
+        publishedAtSeq = transition.run.lastEventSeq;
+        await transition.enqueue(QUEUES.publishRun, { runId }, { singletonKey: runId });
+      }
       if (transition.run.lastEventSeq === flushedSeq) return;
       await tx
         .update(runs)

@@ -1,0 +1,26 @@
+import { jsonb, pgTable, timestamp, uuid } from "drizzle-orm/pg-core";
+import { runs } from "./runs.ts";
+
+/** What devflow has published for a run on GitHub: the ids to update, and what they last said. */
+export interface PublishedState {
+  reacted?: boolean;
+  statusCommentId?: number;
+  statusHash?: string;
+  pullRequestNodeId?: string;
+  reportCommentId?: number;
+  reportHash?: string;
+  readyForReview?: boolean;
+}
+
+/**
+ * One row per run that came from GitHub. Publishing reconciles the run's state
+ * against these stored external ids: it updates what exists, creates what does
+ * not, and writes nothing when nothing changed.
+ */
+export const githubPublications = pgTable("github_publications", {
+  runId: uuid("run_id")
+    .primaryKey()
+    .references(() => runs.id, { onDelete: "cascade" }),
+  state: jsonb("state").$type<PublishedState>().notNull().default({}),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});

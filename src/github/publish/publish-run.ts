@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import { and, eq, isNotNull } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { ProbotOctokit } from "probot";
+import type { Db } from "../../db/client.ts";
+import {
+  githubPublications,
+  type PublishedState,
+  phaseAttempts,
+  runs,
+} from "../../db/schema/index.ts";
+import type { Engine } from "../../engine/create-engine.ts";
+import type { GitHubAccess } from "../github-access.ts";
+import { COMMENT_LIMIT, cut, renderRunStatus } from "./render-run-status.ts";
+
+export interface PublishRunDeps {
+  db: Db;
+  engine: Engine;
+  github: GitHubAccess;
+  log: Logger;
+}
+
+const TERMINAL = new Set(["completed", "failed", "aborted"]);
+
+function hash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** Creates or updates one comment by its stored id; writes nothing when its text did not change. */
+async function reconcileComment(
+  octokit: ProbotOctokit,
+  target: { owner: string; repo: string; number: number },
+  body: string,
+  known: { id: number | undefined; hash: string | undefined },
+): Promise<{ id: number; hash: string }> {
+  const digest = hash(body);
+  if (known.id !== undefined) {
+    if (known.hash !== digest) {
+      await octokit.rest.issues.updateComment({
+        owner: target.owner,
+        repo: target.repo,
+        comment_id: known.id,
+        body,
+      });
+    }
+    return { id: known.id, hash: digest };
+  }
+  const { data } = await octokit.rest.issues.createComment({
+    owner: target.owner,
+    repo: target.repo,
+    issue_number: target.number,
+    body,
+  });
+  return { id: data.id, hash: digest };
+}
+
+/**
+ * Shows a run's state on GitHub by reconciling it with what was published
+ * before, in the order people need it: the 👀 reaction, the issue's status
+ * comment, the draft pull request (once the run branch has a commit), the final
+ * report as one comment, and the pull request marked ready when the run completed.
+ * Each step stores its external id before the next, so a retry picks up where a
+ * failure stopped and never creates anything twice.
+ */
+export async function publishRun(deps: PublishRunDeps, runId: string): Promise<void> {
+  const status = await deps.engine.getRunStatus(runId);
+  const { run } = status;
+  if (run.installationId === null) return;
+  const [owner, repo] = run.repository.split("/") as [string, string];
+  const octokit = await deps.github.octokitFor(run.installationId);
+  const [row] = await deps.db
+    .select()
+    .from(githubPublications)
+    .where(eq(githubPublications.runId, runId));
+  const state: PublishedState = { ...(row?.state ?? {}) };
+  const save = async () => {
+    await deps.db
+      .insert(githubPublications)
+      .values({ runId, state })
+      .onConflictDoUpdate({
+        target: githubPublications.runId,
+        set: { state, updatedAt: new Date() },
+      });
+  };
+  const issue = { owner, repo, number: run.issueNumber };
+
+  if (state.reacted !== true) {
+    await octokit.rest.reactions.createForIssue({
+      owner,
+      repo,
+      issue_number: run.issueNumber,
+      content: "eyes",
+    });
+    state.reacted = true;
+    await save();
+  }
+
+  let pullRequestNumber = run.pullRequestNumber;
+  if (pullRequestNumber === null) {
+    const [committed] = await deps.db
+      .select({ sha: phaseAttempts.commitSha })
+      .from(phaseAttempts)
+      .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
+      .limit(1);
+    if (committed !== undefined) {
+      const pullRequest = await openPullRequest(octokit, { owner, repo, run });
+      pullRequestNumber = pullRequest.number;
+      state.pullRequestNodeId = pullRequest.nodeId;
+      await deps.db.update(runs).set({ pullRequestNumber }).where(eq(runs.id, runId));
+      await save();
+    }
+  }
+
+  const statusComment = await reconcileComment(
+    octokit,
+    issue,
+    renderRunStatus(status, pullRequestNumber),
+    {
+      id: state.statusCommentId,
+      hash: state.statusHash,
+    },
+  );
+  if (statusComment.id !== state.statusCommentId || statusComment.hash !== state.statusHash) {
+    state.statusCommentId = statusComment.id;
+    state.statusHash = statusComment.hash;
+    await save();
+  }
+
+  if (TERMINAL.has(run.state) && status.report !== null) {
+    const body = cut(
+      `<!-- devflow-report:${runId} -->\n${status.report.markdown}`,
+      COMMENT_LIMIT,
+      `\`${status.report.path}\` on branch \`${run.branch}\``,
+    );
+    const report = await reconcileComment(
+      octokit,
+      pullRequestNumber === null ? issue : { owner, repo, number: pullRequestNumber },
+      body,
+      {
+        id: state.reportCommentId,
+        hash: state.reportHash,
+      },
+    );
+    if (report.id !== state.reportCommentId || report.hash !== state.reportHash) {
+      state.reportCommentId = report.id;
+      state.reportHash = report.hash;
+      await save();
+    }
+  }
+
+  if (
+    run.state === "completed" &&
+    pullRequestNumber !== null &&
+    state.readyForReview !== true &&
+    state.pullRequestNodeId !== undefined
+  ) {
+    await octokit.graphql(
+      "mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }",
+      { id: state.pullRequestNodeId },
+    );
+    state.readyForReview = true;
+    await save();
+  }
+}
+
+/** Opens the run's draft pull request, or finds the one an earlier try opened. */
+async function openPullRequest(
+  octokit: ProbotOctokit,
+  {
+    owner,
+    repo,
+    run,
+  }: {
+    owner: string;
+    repo: string;
+    run: {
+      id: string;
+      branch: string;
+      baseBranch: string;
+      issueNumber: number;
+      issueTitle: string;
+    };
+  },
+): Promise<{ number: number; nodeId: string }> {
+  try {
+    const { data } = await octokit.rest.pulls.create({
+      owner,
+      repo,
+      head: run.branch,
+      base: run.baseBranch,
+      draft: true,
+      title: `devflow: ${run.issueTitle}`,
+      body: `Closes #${run.issueNumber}\n\nThe devflow run \`${run.id}\` works here: each phase's artifact is under \`.devflow/runs/${run.id}/\`, and its state is in the issue's devflow comment. Review this pull request to decide its gates.\n\n<!-- devflow-run:${run.id} -->`,
+    });
+    return { number: data.number, nodeId: data.node_id };
+  } catch (error) {
+    if ((error as { status?: number }).status !== 422) throw error;
+    const { data } = await octokit.rest.pulls.list({
+      owner,
+      repo,
+      head: `${owner}:${run.branch}`,
+      state: "all",
+      per_page: 1,
+    });
+    const existing = data[0];
+    if (existing === undefined) throw error;
+    return { number: existing.number, nodeId: existing.node_id };
+  }
+}

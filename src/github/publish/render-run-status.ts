@@ -1,0 +1,45 @@
+import type { RunStatus } from "../../engine/get-run-status.ts";
+
+/** GitHub's limit for an issue or pull request comment, and a pull request body. */
+export const COMMENT_LIMIT = 65_536;
+
+/** Cuts text to GitHub's limit, saying where the whole of it is. */
+export function cut(text: string, limit: number, whole: string): string {
+  if (text.length <= limit) return text;
+  const note = `\n\n…cut here to fit GitHub's limit; the whole text is ${whole}.`;
+  return text.slice(0, limit - note.length) + note;
+}
+
+const NEXT_STEP: Record<string, string> = {
+  awaiting_approval:
+    "Review the pull request: **Approve** to go on, **Request changes** to rerun the phase with your review, or use the gate's check run buttons.",
+  paused: "The run is paused: `/devflow resume` continues it.",
+  queued: "devflow is at its limit of active runs: this one starts when a slot frees.",
+};
+
+/** The run's status as the issue's one devflow comment shows it. */
+export function renderRunStatus(status: RunStatus, pullRequestNumber: number | null): string {
+  const { run } = status;
+  const gate = status.approvals.find((approval) => approval.state === "pending");
+  const lines = [
+    `<!-- devflow-status:${run.id} -->`,
+    `**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is **${run.state.replaceAll("_", " ")}**${gate === undefined ? "" : ` at gate \`${gate.gateKey}\``}.`,
+    "",
+  ];
+  const next =
+    gate?.kind === "human_required"
+      ? `A person must decide: ${gate.reason ?? gate.gateKey}.`
+      : NEXT_STEP[run.state];
+  if (next !== undefined) lines.push(next, "");
+  if (run.failure !== null && (run.state === "failed" || run.state === "aborted")) {
+    lines.push(`**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`, "");
+  }
+  lines.push("| phase | state | attempts |", "|---|---|---|");
+  for (const phase of status.phases)
+    lines.push(`| ${phase.phaseKey} | ${phase.state.replaceAll("_", " ")} | ${phase.attempts} |`);
+  lines.push(
+    "",
+    `Branch \`${run.branch}\`${pullRequestNumber === null ? "" : `, pull request #${pullRequestNumber}`}.`,
+  );
+  return cut(lines.join("\n"), COMMENT_LIMIT, "in devflow's database");
+}
