@@ -14,27 +14,36 @@ export interface RunStatus {
 
 /** Everything a status comment, the CLI or a test needs to know about one run. */
 export async function getRunStatus(deps: EngineDeps, runId: string): Promise<RunStatus> {
-  const [run] = await deps.db.select().from(runs).where(eq(runs.id, runId));
-  if (run === undefined) {
-    throw new DevflowError(`run ${runId} does not exist`, {
-      class: "human",
-      code: "run_not_found",
-    });
-  }
-  const [phases, approvals, reports, events] = await Promise.all([
-    deps.db.select().from(runPhases).where(eq(runPhases.runId, runId)).orderBy(asc(runPhases.seq)),
-    deps.db
-      .select()
-      .from(approvalRequests)
-      .where(eq(approvalRequests.runId, runId))
-      .orderBy(asc(approvalRequests.createdAt), asc(approvalRequests.id)),
-    deps.db.select().from(runReports).where(eq(runReports.runId, runId)),
-    deps.db
-      .select()
-      .from(runEvents)
-      .where(eq(runEvents.runId, runId))
-      .orderBy(desc(runEvents.seq))
-      .limit(50),
-  ]);
-  return { run, phases, approvals, report: reports[0] ?? null, eventsTail: events.reverse() };
+  // One snapshot: a transition committing between two reads must not mix a run's old
+  // state with its new gates.
+  return deps.db.transaction(
+    async (tx) => {
+      const [run] = await tx.select().from(runs).where(eq(runs.id, runId));
+      if (run === undefined) {
+        throw new DevflowError(`run ${runId} does not exist`, {
+          class: "human",
+          code: "run_not_found",
+        });
+      }
+      const phases = await tx
+        .select()
+        .from(runPhases)
+        .where(eq(runPhases.runId, runId))
+        .orderBy(asc(runPhases.seq));
+      const approvals = await tx
+        .select()
+        .from(approvalRequests)
+        .where(eq(approvalRequests.runId, runId))
+        .orderBy(asc(approvalRequests.createdAt), asc(approvalRequests.id));
+      const reports = await tx.select().from(runReports).where(eq(runReports.runId, runId));
+      const events = await tx
+        .select()
+        .from(runEvents)
+        .where(eq(runEvents.runId, runId))
+        .orderBy(desc(runEvents.seq))
+        .limit(50);
+      return { run, phases, approvals, report: reports[0] ?? null, eventsTail: events.reverse() };
+    },
+    { isolationLevel: "repeatable read", accessMode: "read only" },
+  );
 }

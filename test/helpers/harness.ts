@@ -28,6 +28,8 @@ export interface HarnessOptions {
   credentials?: GitCredentials;
   /** GitHub as the app: webhook deliveries get processed. */
   github?: GitHubAccess;
+  /** How long waits wait by default (20 s). */
+  waitTimeoutMs?: number;
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -79,7 +81,7 @@ export async function startHarness(options: HarnessOptions = {}) {
   async function waitFor<T>(
     what: string,
     probe: () => Promise<T | undefined | false>,
-    timeoutMs = 20_000,
+    timeoutMs = options.waitTimeoutMs ?? 20_000,
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -10,6 +10,8 @@ export interface PublishedState {
   reportCommentId?: number;
   reportHash?: string;
   readyForReview?: boolean;
+  /** Check runs by external id: their id, the commit they are on, a hash of what they say. */
+  checkRuns?: Record<string, { id: number; sha: string; hash: string }>;
 }
 
 /**

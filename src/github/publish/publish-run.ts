@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { and, eq, isNotNull } from "drizzle-orm";
+import { and, desc, eq, isNotNull } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { ProbotOctokit } from "probot";
 import type { Db } from "../../db/client.ts";
@@ -11,6 +11,7 @@ import {
 } from "../../db/schema/index.ts";
 import type { Engine } from "../../engine/create-engine.ts";
 import type { GitHubAccess } from "../github-access.ts";
+import { reconcileCheckRuns } from "./reconcile-check-runs.ts";
 import { COMMENT_LIMIT, cut, renderRunStatus } from "./render-run-status.ts";
 
 export interface PublishRunDeps {
@@ -57,8 +58,10 @@ async function reconcileComment(
 /**
  * Shows a run's state on GitHub by reconciling it with what was published
  * before, in the order people need it: the 👀 reaction, the issue's status
- * comment, the draft pull request (once the run branch has a commit), the final
- * report as one comment, and the pull request marked ready when the run completed.
+ * comment, the draft pull request (once the run branch has a commit), the check
+ * runs (one per phase, one per gate with its buttons, and the summary `devflow`),
+ * the final report as one comment, and the pull request marked ready when the run
+ * completed.
  * Each step stores its external id before the next, so a retry picks up where a
  * failure stopped and never creates anything twice.
  */
@@ -124,6 +127,26 @@ export async function publishRun(deps: PublishRunDeps, runId: string): Promise<v
     state.statusCommentId = statusComment.id;
     state.statusHash = statusComment.hash;
     await save();
+  }
+
+  const [head] = await deps.db
+    .select({ sha: phaseAttempts.commitSha })
+    .from(phaseAttempts)
+    .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
+    .orderBy(desc(phaseAttempts.endedAt))
+    .limit(1);
+  if (head?.sha != null) {
+    const checkRuns = await reconcileCheckRuns(
+      octokit,
+      { owner, repo },
+      status,
+      head.sha,
+      state.checkRuns ?? {},
+    );
+    if (JSON.stringify(checkRuns) !== JSON.stringify(state.checkRuns ?? {})) {
+      state.checkRuns = checkRuns;
+      await save();
+    }
   }
 
   if (TERMINAL.has(run.state) && status.report !== null) {
