@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { phaseAttempts } from "../../src/db/schema/index.ts";
+import { renderRunStatus } from "../../src/github/publish/render-run-status.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 let h: Harness;
@@ -90,6 +91,12 @@ describe("a run with no agent configured", () => {
         message: expect.stringContaining("set DEVFLOW_AGENT"),
       });
       expect(failed.report?.markdown).toContain("set DEVFLOW_AGENT");
+      // What the issue's devflow comment says about it.
+      const comment = renderRunStatus(failed, null);
+      expect(comment).toContain("is **failed**");
+      expect(comment).toContain(
+        "**agent_error** `agent_not_configured`: no coding agent is configured for role spec_writer: set DEVFLOW_AGENT",
+      );
     } finally {
       await bare.stop();
     }

@@ -39,7 +39,15 @@ let remote: string;
 let comments: { issue: number; body: string }[];
 let calls: string[];
 let published: {
-  kind: "comment" | "update" | "reaction" | "pull" | "graphql" | "check" | "check-update";
+  kind:
+    | "comment"
+    | "update"
+    | "reaction"
+    | "pull"
+    | "pull-update"
+    | "graphql"
+    | "check"
+    | "check-update";
   issue: number;
   body: string;
 }[];
@@ -160,6 +168,15 @@ beforeEach(() => {
         kind: "check-update",
         issue: number(request, -1),
         body: JSON.stringify(await request.json()),
+      });
+      return [200, {}];
+    })
+    .patch(/\/repos\/[^/]+\/[^/]+\/pulls\/\d+$/)
+    .reply(async (request: Request) => {
+      published.push({
+        kind: "pull-update",
+        issue: number(request, -1),
+        body: ((await request.json()) as { body: string }).body,
       });
       return [200, {}];
     })
@@ -424,6 +441,22 @@ describe("steering a run from GitHub", () => {
     const help = await sendWebhook(server.port, "issue_comment", comment(issue, "/devflow help"));
     await processed(help.id);
     expect(comments.at(-1)?.body).toContain("/devflow retry");
+    const aborted = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow abort no longer needed"),
+    );
+    expect((await processed(aborted.id)).outcome).toBe("aborted");
+    expect((await h.status(runId)).run).toMatchObject({
+      state: "aborted",
+      failure: { code: "aborted", message: "alice aborted the run: no longer needed" },
+    });
+    await h.waitFor("the report comment", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "comment" && entry.body.startsWith(`<!-- devflow-report:${runId} -->`),
+      ),
+    );
   });
 
   it("a review: Request changes reruns the phase with the body and inline comments; Approve approves", async () => {
@@ -608,6 +641,14 @@ describe("the whole story", () => {
       ),
     ).toHaveLength(1);
 
+    const prBody = await h.waitFor("the pull request body to show the completed run", async () =>
+      published
+        .filter((entry) => entry.kind === "pull-update" && entry.issue === pr)
+        .find((entry) => entry.body.includes("is **completed**")),
+    );
+    expect(prBody.body).toContain(`Closes #${issue}`);
+    expect(prBody.body).toContain("| implement | completed | 1 |");
+    expect(prBody.body).toContain("| phase_plan_approved | approved | alice |");
     const checks = published
       .filter((entry) => entry.kind === "check" || entry.kind === "check-update")
       .map(
@@ -639,11 +680,11 @@ describe("the whole story", () => {
     console.log(
       `REST calls for one development@1 run with two planned phases: ${rest.length}\n  ${rest.join("\n  ")}`,
     );
-    // Measured here: 35 — 11 check-run creates (5 phases, 2 gates, the summary on each
-    // new head) and 9 updates, the status comment and 4 updates, the reaction, the pull
-    // request, the report, and a token, config and permission per decision. Publishes
-    // coalesce per burst of transitions, so timing moves the count a little; the budget
-    // allows that and no more.
+    // Measured here: 31-35 — 11 check-run creates (5 phases, 2 gates, the summary on
+    // each new head) and about 9 updates, the status comment and its updates, the pull
+    // request and its body's updates, the reaction, the report, and a token, config and
+    // permission per decision. Publishes coalesce per burst of transitions, so timing
+    // moves the count a little; the budget allows that and no more.
     expect(rest.length).toBeLessThanOrEqual(45);
   }, 240_000);
 });

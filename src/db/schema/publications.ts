@@ -7,6 +7,7 @@ export interface PublishedState {
   statusCommentId?: number;
   statusHash?: string;
   pullRequestNodeId?: string;
+  pullRequestBodyHash?: string;
   reportCommentId?: number;
   reportHash?: string;
   readyForReview?: boolean;

@@ -12,7 +12,7 @@ import {
 import type { Engine } from "../../engine/create-engine.ts";
 import type { GitHubAccess } from "../github-access.ts";
 import { reconcileCheckRuns } from "./reconcile-check-runs.ts";
-import { COMMENT_LIMIT, cut, renderRunStatus } from "./render-run-status.ts";
+import { COMMENT_LIMIT, cut, renderPullRequestBody, renderRunStatus } from "./render-run-status.ts";
 
 export interface PublishRunDeps {
   db: Db;
@@ -106,10 +106,21 @@ export async function publishRun(deps: PublishRunDeps, runId: string): Promise<v
       .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
       .limit(1);
     if (committed !== undefined) {
-      const pullRequest = await openPullRequest(octokit, { owner, repo, run });
+      const body = renderPullRequestBody(status);
+      const pullRequest = await openPullRequest(octokit, { owner, repo, run, body });
       pullRequestNumber = pullRequest.number;
       state.pullRequestNodeId = pullRequest.nodeId;
+      state.pullRequestBodyHash = hash(body);
       await deps.db.update(runs).set({ pullRequestNumber }).where(eq(runs.id, runId));
+      await save();
+    }
+  }
+
+  if (pullRequestNumber !== null) {
+    const body = renderPullRequestBody(status);
+    if (hash(body) !== state.pullRequestBodyHash) {
+      await octokit.rest.pulls.update({ owner, repo, pull_number: pullRequestNumber, body });
+      state.pullRequestBodyHash = hash(body);
       await save();
     }
   }
@@ -193,16 +204,12 @@ async function openPullRequest(
     owner,
     repo,
     run,
+    body,
   }: {
     owner: string;
     repo: string;
-    run: {
-      id: string;
-      branch: string;
-      baseBranch: string;
-      issueNumber: number;
-      issueTitle: string;
-    };
+    run: { branch: string; baseBranch: string; issueTitle: string };
+    body: string;
   },
 ): Promise<{ number: number; nodeId: string }> {
   try {
@@ -213,7 +220,7 @@ async function openPullRequest(
       base: run.baseBranch,
       draft: true,
       title: `devflow: ${run.issueTitle}`,
-      body: `Closes #${run.issueNumber}\n\nThe devflow run \`${run.id}\` works here: each phase's artifact is under \`.devflow/runs/${run.id}/\`, and its state is in the issue's devflow comment. Review this pull request to decide its gates.\n\n<!-- devflow-run:${run.id} -->`,
+      body,
     });
     return { number: data.number, nodeId: data.node_id };
   } catch (error) {

@@ -43,3 +43,28 @@ export function renderRunStatus(status: RunStatus, pullRequestNumber: number | n
   );
   return cut(lines.join("\n"), COMMENT_LIMIT, "in devflow's database");
 }
+
+/** The run's pull request body: what it closes, and a live table of its phases and gates. */
+export function renderPullRequestBody(status: RunStatus): string {
+  const { run } = status;
+  const lines = [
+    `Closes #${run.issueNumber}`,
+    "",
+    `devflow run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is **${run.state.replaceAll("_", " ")}**. Each phase commits its artifact under \`.devflow/runs/${run.id}/\`. Review this pull request to decide its gates: **Approve** to go on, **Request changes** to run the phase again with your review.`,
+    "",
+    "| phase | state | attempts |",
+    "|---|---|---|",
+    ...status.phases.map(
+      (phase) => `| ${phase.phaseKey} | ${phase.state.replaceAll("_", " ")} | ${phase.attempts} |`,
+    ),
+  ];
+  if (status.approvals.length > 0) {
+    lines.push("", "| gate | state | by |", "|---|---|---|");
+    for (const gate of status.approvals)
+      lines.push(
+        `| ${gate.gateKey} | ${gate.state.replaceAll("_", " ")} | ${gate.resolvedBy ?? ""} |`,
+      );
+  }
+  lines.push("", `<!-- devflow-run:${run.id} -->`);
+  return cut(lines.join("\n"), COMMENT_LIMIT, "in the issue's devflow comment");
+}
