@@ -29,7 +29,7 @@ export async function admitQueued(tx: Tx, deps: EngineDeps): Promise<string[]> {
   let total = active.reduce((sum, row) => sum + row.n, 0);
   if (total >= deps.limits.maxActiveRuns) return [];
   const queued = await tx
-    .select({ id: runs.id, repository: runs.repository })
+    .select({ id: runs.id, repository: runs.repository, repositoryCap: runs.repositoryCap })
     .from(runs)
     .where(eq(runs.state, "queued"))
     .orderBy(asc(runs.createdAt), asc(runs.id));
@@ -37,7 +37,7 @@ export async function admitQueued(tx: Tx, deps: EngineDeps): Promise<string[]> {
   for (const candidate of queued) {
     if (total >= deps.limits.maxActiveRuns) break;
     const inRepository = perRepository.get(candidate.repository) ?? 0;
-    if (inRepository >= deps.limits.maxActiveRunsPerRepository) continue;
+    if (inRepository >= repositoryLimit(deps, candidate.repositoryCap)) continue;
     const t = await lockRun(tx, deps, candidate.id);
     if (t.run.state !== "queued") continue;
     await t.updateRun({ state: "planning", admittedAt: new Date() });
@@ -51,11 +51,17 @@ export async function admitQueued(tx: Tx, deps: EngineDeps): Promise<string[]> {
   return admitted;
 }
 
+/** A repository's cap: devflow's, or the repository's own when it is lower. */
+function repositoryLimit(deps: EngineDeps, own: number | null): number {
+  return Math.min(deps.limits.maxActiveRunsPerRepository, own ?? Number.POSITIVE_INFINITY);
+}
+
 /** Why a run that was just created has to wait, for its `run.queued` event and issue comment. */
 export async function queueReason(
   tx: Tx,
   deps: EngineDeps,
   repository: string,
+  repositoryCap: number | null = null,
 ): Promise<{ reason: string; position: number }> {
   const [ahead] = await tx.select({ n: count() }).from(runs).where(eq(runs.state, "queued"));
   const [inRepository] = await tx
@@ -63,8 +69,8 @@ export async function queueReason(
     .from(runs)
     .where(and(eq(runs.repository, repository), notInArray(runs.state, [...NOT_ACTIVE])));
   const reason =
-    (inRepository?.n ?? 0) >= deps.limits.maxActiveRunsPerRepository
-      ? `${repository} already has ${inRepository?.n} active runs (limit ${deps.limits.maxActiveRunsPerRepository})`
+    (inRepository?.n ?? 0) >= repositoryLimit(deps, repositoryCap)
+      ? `${repository} already has ${inRepository?.n} active runs (limit ${repositoryLimit(deps, repositoryCap)})`
       : `devflow already has its limit of ${deps.limits.maxActiveRuns} active runs`;
   return { reason, position: ahead?.n ?? 1 };
 }

@@ -30,6 +30,8 @@ export interface StartRunInput {
   startedBy?: string;
   /** What agents may cost this run, in US dollars; the engine's default when absent. */
   budgetUsd?: number;
+  /** The repository's own cap on active runs, when it sets one lower than devflow's. */
+  repositoryCap?: number;
 }
 
 export interface StartRunResult {
@@ -173,6 +175,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         agentConfig: input.agentConfig ?? {},
         startedBy: input.startedBy ?? null,
         budgetUsd: input.budgetUsd ?? deps.limits.defaultBudgetUsd ?? null,
+        repositoryCap: input.repositoryCap ?? null,
       })
       .returning();
     if (run === undefined) throw new Error("insert into runs returned nothing");
@@ -217,7 +220,12 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
       const [now] = await tx.select({ state: runs.state }).from(runs).where(eq(runs.id, run.id));
       return { runId: run.id, state: now?.state ?? "planning", replayed: false };
     }
-    const { reason, position } = await queueReason(tx, deps, input.repository);
+    const { reason, position } = await queueReason(
+      tx,
+      deps,
+      input.repository,
+      input.repositoryCap ?? null,
+    );
     await t.emit("run.queued", { reason, position }, "queued");
     await t.flush();
     return { runId: run.id, state: "queued" as const, replayed: false };

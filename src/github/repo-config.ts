@@ -9,6 +9,7 @@ export interface RepoConfig {
   approvers?: string[];
   agent?: string;
   budgets?: { costUsdPerRun?: number };
+  caps?: { activeRuns?: number };
 }
 
 export const REPO_CONFIG_PATH = ".github/devflow.yml";

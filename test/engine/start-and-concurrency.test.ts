@@ -187,6 +187,27 @@ describe("active-run caps (scenario 7, differs: runs over the cap are queued, no
   });
 });
 
+describe("a repository's own cap (caps.activeRuns in .github/devflow.yml)", () => {
+  it("queues a run when the repository's cap is reached, even under devflow's", async () => {
+    const capped = await startHarness({
+      limits: { maxActiveRuns: 10, maxActiveRunsPerRepository: 10 },
+    });
+    try {
+      const first = await capped.start({ repository: "acme/small", repositoryCap: 1 });
+      const second = await capped.start({ repository: "acme/small", repositoryCap: 1 });
+      expect([first.state, second.state]).toEqual(["executing", "queued"]);
+      const [queued] = await capped.waitForEvents(second.runId, "run.queued");
+      expect(queued?.payload).toMatchObject({
+        reason: "acme/small already has 1 active runs (limit 1)",
+      });
+      await capped.engine.abortRun({ runId: first.runId, reason: "free the slot" });
+      await capped.waitForGate(second.runId, "spec_approved");
+    } finally {
+      await capped.stop();
+    }
+  });
+});
+
 describe("database invariants", () => {
   it("refuses an event out of sequence and any change to a written event", async () => {
     const { runId } = await h.start({ issueNumber: issue() });

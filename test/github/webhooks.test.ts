@@ -314,7 +314,8 @@ describe("webhooks in", () => {
 
   it("the repository config picks the label, template, agent and budget", async () => {
     issue += 1;
-    repoConfig = "labels:\n  start: agentic\nagent: scripted\nbudgets:\n  costUsdPerRun: 2.5\n";
+    repoConfig =
+      "labels:\n  start: agentic\nagent: scripted\nbudgets:\n  costUsdPerRun: 2.5\ncaps:\n  activeRuns: 2\n";
     const ignored = await sendWebhook(server.port, "issues", labeled(issue, "alice", "devflow"));
     expect((await processed(ignored.id)).outcome).toBe("ignored: label devflow is not devflow's");
     const sent = await sendWebhook(
@@ -332,6 +333,7 @@ describe("webhooks in", () => {
       templateVersion: 1,
       budgetUsd: 2.5,
       agentConfig: { agent: "scripted" },
+      repositoryCap: 2,
     });
   });
 

@@ -78,6 +78,8 @@ export const runs = pgTable(
     budgetUsd: doublePrecision("budget_usd"),
     /** How many budgets the run has been granted: a person approving budget_exhausted adds one. */
     budgetGrants: integer("budget_grants").notNull().default(1),
+    /** The repository's own cap on active runs (.github/devflow.yml), under devflow's. */
+    repositoryCap: integer("repository_cap"),
     failure: jsonb("failure").$type<FailureRecord>(),
     lastEventSeq: bigint("last_event_seq", { mode: "number" }).notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -92,6 +92,9 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       ...(config.config.budgets?.costUsdPerRun === undefined
         ? {}
         : { budgetUsd: config.config.budgets.costUsdPerRun }),
+      ...(config.config.caps?.activeRuns === undefined
+        ? {}
+        : { repositoryCap: config.config.caps.activeRuns }),
     });
     return {
       outcome: started.replayed
