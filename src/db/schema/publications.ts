@@ -4,12 +4,10 @@ import { runs } from "./runs.ts";
 /** What devflow has published for a run on GitHub: the ids to update, and what they last said. */
 export interface PublishedState {
   reacted?: boolean;
-  statusCommentId?: number;
-  statusHash?: string;
+  /** The status comment and the final report comment: id and a hash of the text. */
+  comments?: Partial<Record<"status" | "report", { id: number; hash: string }>>;
   pullRequestNodeId?: string;
   pullRequestBodyHash?: string;
-  reportCommentId?: number;
-  reportHash?: string;
   readyForReview?: boolean;
   /** Check runs by external id: their id, the commit they are on, a hash of what they say. */
   checkRuns?: Record<string, { id: number; sha: string; hash: string }>;

@@ -32,10 +32,10 @@ async function reconcileComment(
   octokit: ProbotOctokit,
   target: { owner: string; repo: string; number: number },
   body: string,
-  known: { id: number | undefined; hash: string | undefined },
+  known: { id: number; hash: string } | undefined,
 ): Promise<{ id: number; hash: string }> {
   const digest = hash(body);
-  if (known.id !== undefined) {
+  if (known !== undefined) {
     if (known.hash !== digest) {
       await octokit.rest.issues.updateComment({
         owner: target.owner,
@@ -125,20 +125,19 @@ export async function publishRun(deps: PublishRunDeps, runId: string): Promise<v
     }
   }
 
-  const statusComment = await reconcileComment(
-    octokit,
-    issue,
-    renderRunStatus(status, pullRequestNumber),
-    {
-      id: state.statusCommentId,
-      hash: state.statusHash,
-    },
-  );
-  if (statusComment.id !== state.statusCommentId || statusComment.hash !== state.statusHash) {
-    state.statusCommentId = statusComment.id;
-    state.statusHash = statusComment.hash;
-    await save();
-  }
+  const publishComment = async (
+    key: "status" | "report",
+    target: { owner: string; repo: string; number: number },
+    body: string,
+  ) => {
+    const known = state.comments?.[key];
+    const result = await reconcileComment(octokit, target, body, known);
+    if (result.id !== known?.id || result.hash !== known.hash) {
+      state.comments = { ...state.comments, [key]: result };
+      await save();
+    }
+  };
+  await publishComment("status", issue, renderRunStatus(status, pullRequestNumber));
 
   const [head] = await deps.db
     .select({ sha: phaseAttempts.commitSha })
@@ -166,20 +165,11 @@ export async function publishRun(deps: PublishRunDeps, runId: string): Promise<v
       COMMENT_LIMIT,
       `\`${status.report.path}\` on branch \`${run.branch}\``,
     );
-    const report = await reconcileComment(
-      octokit,
+    await publishComment(
+      "report",
       pullRequestNumber === null ? issue : { owner, repo, number: pullRequestNumber },
       body,
-      {
-        id: state.reportCommentId,
-        hash: state.reportHash,
-      },
     );
-    if (report.id !== state.reportCommentId || report.hash !== state.reportHash) {
-      state.reportCommentId = report.id;
-      state.reportHash = report.hash;
-      await save();
-    }
   }
 
   if (
