@@ -1,5 +1,4 @@
 import type { Job, Queue } from "pg-boss";
-import type { Logger } from "pino";
 import { type ExecutePhasePayload, QUEUES } from "../src/engine/outbox.ts";
 import { type ExecuteAttemptDeps, executeAttempt } from "../src/runner/execute-attempt.ts";
 
@@ -29,5 +28,3 @@ export function createExecutePhaseHandler(deps: ExecuteAttemptDeps) {
     }
   };
 }
-
-export type { Logger };

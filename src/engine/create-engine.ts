@@ -11,7 +11,7 @@ import {
   recordExecutionHandle,
   registerExecution,
 } from "./execution-records.ts";
-import { findApproval, findRun, pendingApproval } from "./find-run.ts";
+import { findApproval, findRun, getRun, pendingApproval } from "./find-run.ts";
 import { getAttemptContext } from "./get-attempt-context.ts";
 import { getRunStatus } from "./get-run-status.ts";
 import { pauseRun } from "./pause-run.ts";
@@ -56,6 +56,7 @@ export function createEngine(deps: EngineDeps) {
     getRunStatus: bind(deps, getRunStatus),
     getAttemptContext: bind(deps, getAttemptContext),
     findRun: bind(deps, findRun),
+    getRun: bind(deps, getRun),
     pendingApproval: bind(deps, pendingApproval),
     findApproval: bind(deps, findApproval),
     recordPhaseResult: bind(deps, recordPhaseResult),

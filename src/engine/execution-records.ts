@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import {
   type ExecutionState,
   phaseAttempts,
@@ -29,6 +29,19 @@ function storableExit(exit: Record<string, unknown>): Record<string, unknown> {
       typeof value === "string" ? storable(value, 4000) : value,
     ]),
   );
+}
+
+/**
+ * The columns that append captured chunks to an execution's transcript. Chunks at
+ * or below the capture offset are there already, so appending twice changes nothing.
+ */
+function transcriptAppend(chunks: { seq: number; text: string }[]) {
+  const last = chunks.length === 0 ? 0 : Math.max(...chunks.map((chunk) => chunk.seq));
+  const text = storable(chunks.map((chunk) => chunk.text).join(""));
+  return {
+    transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT}) else ${runnerExecutions.transcript} end`,
+    lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
+  };
 }
 
 /**
@@ -122,18 +135,15 @@ export async function recordExecutionHandle(
  * attempt was stopped (pause, abort, supersede) by any process.
  */
 export async function heartbeatExecution(deps: EngineDeps, executionId: string): Promise<boolean> {
-  const rows = await deps.db
+  const [row] = await deps.db
     .update(runnerExecutions)
     .set({ heartbeatAt: sql`now()` })
     .where(eq(runnerExecutions.id, executionId))
-    .returning({ attemptId: runnerExecutions.attemptId, state: runnerExecutions.state });
-  const row = rows[0];
-  if (row === undefined || row.state !== "running") return false;
-  const [attempt] = await deps.db
-    .select({ state: phaseAttempts.state })
-    .from(phaseAttempts)
-    .where(eq(phaseAttempts.id, row.attemptId));
-  return attempt?.state === "running";
+    .returning({
+      state: runnerExecutions.state,
+      attemptState: sql<string>`(select ${phaseAttempts.state} from ${phaseAttempts} where ${phaseAttempts.id} = ${runnerExecutions.attemptId})`,
+    });
+  return row?.state === "running" && row.attemptState === "running";
 }
 
 export interface FinishExecutionInput {
@@ -155,9 +165,6 @@ export async function finishExecution(
   deps: EngineDeps,
   input: FinishExecutionInput,
 ): Promise<void> {
-  const chunks = input.transcript ?? [];
-  const text = storable(chunks.map((chunk) => chunk.text).join(""));
-  const last = chunks.length === 0 ? 0 : Math.max(...chunks.map((chunk) => chunk.seq));
   await withRun(deps, input.runId, async (t) => {
     const [row] = await t.tx
       .update(runnerExecutions)
@@ -166,8 +173,7 @@ export async function finishExecution(
         state: sql`case when ${runnerExecutions.state} = 'running' then ${input.state} else ${runnerExecutions.state} end`,
         exit: storableExit(input.exit),
         endedAt: sql`coalesce(${runnerExecutions.endedAt}, now())`,
-        transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT}) else ${runnerExecutions.transcript} end`,
-        lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
+        ...transcriptAppend(input.transcript ?? []),
         ...(input.disposed === true
           ? { disposedAt: sql`coalesce(${runnerExecutions.disposedAt}, now())` }
           : {}),
@@ -194,17 +200,10 @@ export async function appendTranscript(
   chunks: { seq: number; text: string }[],
 ): Promise<void> {
   if (chunks.length === 0) return;
-  const last = Math.max(...chunks.map((chunk) => chunk.seq));
-  const text = storable(chunks.map((chunk) => chunk.text).join(""));
   await deps.db
     .update(runnerExecutions)
-    .set({
-      transcript: sql`right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT})`,
-      lastCaptureSeq: sql`greatest(${runnerExecutions.lastCaptureSeq}, ${last})`,
-    })
-    .where(
-      and(eq(runnerExecutions.id, executionId), sql`${runnerExecutions.lastCaptureSeq} < ${last}`),
-    );
+    .set(transcriptAppend(chunks))
+    .where(eq(runnerExecutions.id, executionId));
 }
 
 export async function markDisposed(deps: EngineDeps, executionId: string): Promise<void> {
@@ -220,11 +219,15 @@ export async function executionsForCleanup(
   runId: string,
   executionIds?: string[],
 ): Promise<ExecutionRow[]> {
-  const rows = await deps.db
+  return deps.db
     .select()
     .from(runnerExecutions)
-    .where(eq(runnerExecutions.runId, runId));
-  return executionIds === undefined ? rows : rows.filter((row) => executionIds.includes(row.id));
+    .where(
+      and(
+        eq(runnerExecutions.runId, runId),
+        executionIds === undefined ? undefined : inArray(runnerExecutions.id, executionIds),
+      ),
+    );
 }
 
 /** Records that cleanup could not capture or stop an execution; the job then retries. */

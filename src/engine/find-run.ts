@@ -20,6 +20,12 @@ export async function findRun(
   return run ?? null;
 }
 
+/** One run by id, without the rest of its status. */
+export async function getRun(deps: EngineDeps, runId: string): Promise<RunRow | null> {
+  const [run] = await deps.db.select().from(runs).where(eq(runs.id, runId));
+  return run ?? null;
+}
+
 /** A run's open gate, if it is waiting at one. */
 export async function pendingApproval(
   deps: EngineDeps,

@@ -1,11 +1,8 @@
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { AgentView } from "../agents/agent-adapter.ts";
 import { parseScriptedArgs, runScriptedAgent } from "../agents/scripted/run-scripted-agent.ts";
+import { SCRIPTED_AGENT_PATH } from "../agents/scripted/scripted-adapter.ts";
 import { DevflowError } from "../errors.ts";
 import { type Runner, type RunnerExit, type RunnerHandle, toChunks } from "./runner.ts";
-
-const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/scripted/cli.ts", import.meta.url));
 
 interface Execution {
   controller: AbortController;
@@ -37,7 +34,7 @@ export function createInProcessRunner(): Runner {
     workspace,
     io: ioDir,
     node: process.execPath,
-    scriptedAgent: SCRIPTED_AGENT,
+    scriptedAgent: SCRIPTED_AGENT_PATH,
   });
 
   return {
@@ -54,7 +51,7 @@ export function createInProcessRunner(): Runner {
       const print = (line: string) => {
         execution.transcript += `${line}\n`;
       };
-      if (script !== SCRIPTED_AGENT) {
+      if (script !== SCRIPTED_AGENT_PATH) {
         print(
           `devflow-error: ${JSON.stringify({ code: "agent_unavailable", fatal: true, message: `the in-process runner runs only the scripted agent; set DEVFLOW_RUNNER=process or docker to run ${request.command.argv[0]}` })}`,
         );
@@ -79,7 +76,7 @@ export function createInProcessRunner(): Runner {
           clearTimeout(timer);
         }
       })();
-      return { executionId: request.executionId, pid: process.pid, ioDir: join(request.ioDir) };
+      return { executionId: request.executionId, pid: process.pid };
     },
     async wait(handle) {
       const execution = executions.get(executionId(handle));

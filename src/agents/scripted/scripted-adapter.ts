@@ -1,4 +1,8 @@
+import { fileURLToPath } from "node:url";
 import { type AgentAdapter, readDevflowLines } from "../agent-adapter.ts";
+
+/** The scripted agent's executable on this host (runners that use host paths run it from here). */
+export const SCRIPTED_AGENT_PATH = fileURLToPath(new URL("./cli.ts", import.meta.url));
 
 /** Deterministic fixtures played by `cli.ts`, for tests and for trying devflow without a model. */
 export const scriptedAdapter: AgentAdapter = {

@@ -1,7 +1,6 @@
 import { APPROVAL_ACTIONS, type ApprovalAction } from "../../db/schema/index.ts";
-import { isDevflowError } from "../../errors.ts";
 import { mayActHere } from "../may-act.ts";
-import { reply } from "../reply.ts";
+import { commandOrReply, reply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /** A gate check run's external id: it names the approval request itself. */
@@ -36,7 +35,8 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
   if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
   const gate = await engine.findApproval(externalId.slice(GATE_EXTERNAL_ID_PREFIX.length));
   if (gate === null) return { outcome: "ignored: no such gate" };
-  const run = (await engine.getRunStatus(gate.runId)).run;
+  const run = await engine.getRun(gate.runId);
+  if (run === null) return { outcome: "ignored: no such run" };
   if (run.repository !== repository.full_name)
     return { outcome: "dropped: the gate belongs to another repository" };
   const [owner, repo] = repository.full_name.split("/") as [string, string];
@@ -58,7 +58,7 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
     );
     return { outcome: `refused: ${sender.login} may not decide gates`, runId: run.id };
   }
-  try {
+  return commandOrReply(octokit, target, "The button did nothing", run.id, async () => {
     await engine.signalApproval({
       runId: run.id,
       approvalId: gate.id,
@@ -67,11 +67,5 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
       actor: sender.login,
     });
     return { outcome: `${action}: ${gate.gateKey}`, runId: run.id };
-  } catch (error) {
-    if (isDevflowError(error) && error.class === "human") {
-      await reply(octokit, target, `The button did nothing: ${error.message}.`);
-      return { outcome: `refused: ${error.code}`, runId: run.id };
-    }
-    throw error;
-  }
+  });
 };

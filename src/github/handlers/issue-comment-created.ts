@@ -1,6 +1,5 @@
-import { isDevflowError } from "../../errors.ts";
 import { mayActHere } from "../may-act.ts";
-import { reply } from "../reply.ts";
+import { commandOrReply, reply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 export const COMMANDS = [
@@ -98,7 +97,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
     return { outcome: `refused: ${sender.login} may not steer runs`, runId: run.id };
   }
   const clientToken = `comment:${comment.id}`;
-  try {
+  return commandOrReply(octokit, target, "Nothing changed", run.id, async () => {
     switch (parsed.command) {
       case "approve":
       case "reject":
@@ -133,11 +132,5 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
         });
         return { outcome: "aborted", runId: run.id };
     }
-  } catch (error) {
-    if (isDevflowError(error) && error.class === "human") {
-      await reply(octokit, target, `Nothing changed: ${error.message}.`);
-      return { outcome: `refused: ${error.code}`, runId: run.id };
-    }
-    throw error;
-  }
+  });
 };

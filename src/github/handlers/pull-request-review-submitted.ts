@@ -1,6 +1,5 @@
-import { isDevflowError } from "../../errors.ts";
 import { mayActHere } from "../may-act.ts";
-import { reply } from "../reply.ts";
+import { commandOrReply, reply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /**
@@ -63,7 +62,7 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
           body: comment.body,
         }))
       : [];
-  try {
+  return commandOrReply(octokit, target, "The review did not decide the gate", run.id, async () => {
     await engine.signalApproval({
       runId: run.id,
       approvalId: gate.id,
@@ -74,11 +73,5 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
       comments,
     });
     return { outcome: `${state}: ${gate.gateKey}`, runId: run.id };
-  } catch (error) {
-    if (isDevflowError(error) && error.class === "human") {
-      await reply(octokit, target, `The review did not decide the gate: ${error.message}.`);
-      return { outcome: `refused: ${error.code}`, runId: run.id };
-    }
-    throw error;
-  }
+  });
 };

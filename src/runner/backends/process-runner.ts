@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { SCRIPTED_AGENT_PATH } from "../../agents/scripted/scripted-adapter.ts";
 import { DevflowError } from "../../errors.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import {
@@ -13,8 +13,6 @@ import {
   type RunnerHandle,
   toChunks,
 } from "../runner.ts";
-
-const SCRIPTED_AGENT = fileURLToPath(new URL("../../agents/scripted/cli.ts", import.meta.url));
 
 export interface ProcessRunnerOptions {
   /** How long a stopped agent gets between SIGTERM and SIGKILL. */
@@ -86,7 +84,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       workspace,
       io: ioDir,
       node: process.execPath,
-      scriptedAgent: SCRIPTED_AGENT,
+      scriptedAgent: SCRIPTED_AGENT_PATH,
     }),
     async start(request) {
       const log = join(request.ioDir, "transcript.log");
