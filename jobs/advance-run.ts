@@ -20,9 +20,7 @@ export const queue: Queue = {
 export function createAdvanceRunHandler({ engine, log }: { engine: Engine; log: Logger }) {
   return async (jobs: Job<AdvanceRunPayload>[]) => {
     for (const job of jobs) {
-      log
-        .child({ runId: job.data.runId, jobId: job.id })
-        .debug({ reason: job.data.reason }, "advance");
+      log.debug({ reason: job.data.reason }, "advance");
       await engine.advanceRun(job.data.runId);
     }
   };

@@ -24,7 +24,7 @@ export function phaseQueue(attemptTimeoutSeconds: number): Queue {
 export function createExecutePhaseHandler(deps: ExecuteAttemptDeps) {
   return async (jobs: Job<ExecutePhasePayload>[]) => {
     for (const job of jobs) {
-      await executeAttempt({ ...deps, log: deps.log.child({ jobId: job.id }) }, job.data);
+      await executeAttempt(deps, job.data);
     }
   };
 }

@@ -4,6 +4,7 @@ import type { AgentOptions } from "../src/agents/agent-adapter.ts";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { QUEUES } from "../src/engine/outbox.ts";
 import type { GitHubAccess } from "../src/github/github-access.ts";
+import { type LogContext, withLogContext } from "../src/log.ts";
 import type { Registry } from "../src/registry/types.ts";
 import type { ExecuteAttemptDeps } from "../src/runner/execute-attempt.ts";
 import type { Runner } from "../src/runner/runner.ts";
@@ -95,7 +96,7 @@ async function work<T extends object>(
     const self: { id?: string } = {};
     self.id = await boss.work<T>(queue, POLLING, async (jobs) => {
       try {
-        return await handler(jobs);
+        return await withLogContext(jobContext(queue, jobs), () => handler(jobs));
       } catch (error) {
         // pg-boss records the failure and retries; say so where operators look.
         log.warn(
@@ -110,6 +111,19 @@ async function work<T extends object>(
     ids.push(self.id);
   }
   return ids;
+}
+
+/** What every log line written while handling these jobs is about (their run, their delivery). */
+function jobContext(queue: string, jobs: Job<object>[]): LogContext {
+  const [first] = jobs;
+  if (first === undefined || jobs.length > 1) return { queue };
+  const data = first.data as { runId?: unknown; deliveryId?: unknown };
+  return {
+    queue,
+    jobId: first.id,
+    ...(typeof data.runId === "string" ? { runId: data.runId } : {}),
+    ...(typeof data.deliveryId === "string" ? { deliveryId: data.deliveryId } : {}),
+  };
 }
 
 /** Polling is only the fallback: NOTIFY wakes workers the moment a job is enqueued. */

@@ -3,15 +3,34 @@ import type { ApplicationFunction } from "probot";
 import type { Db } from "./db/client.ts";
 import { WEBHOOK_EVENTS } from "./github/handlers/index.ts";
 import { recordDelivery } from "./github/record-delivery.ts";
+import type { Metrics } from "./observability/metrics.ts";
 
 /**
  * devflow's Probot app: every event it subscribes to is recorded and queued, and
  * processed by the `webhook-process` job (src/github/handlers/, one file per event).
  */
-export function createDevflowApp({ db, boss }: { db: Db; boss: PgBoss }): ApplicationFunction {
+export function createDevflowApp({
+  db,
+  boss,
+  metrics,
+}: {
+  db: Db;
+  boss: PgBoss;
+  metrics?: Metrics | undefined;
+}): ApplicationFunction {
   return (app) => {
     app.on(WEBHOOK_EVENTS, async (context) => {
-      const { duplicate } = await recordDelivery({ db, boss, event: context });
+      const started = performance.now();
+      const { duplicate } = await recordDelivery({ db, boss, event: context }).catch(
+        (error: unknown) => {
+          metrics?.observeWebhook((performance.now() - started) / 1000, "failed");
+          throw error;
+        },
+      );
+      metrics?.observeWebhook(
+        (performance.now() - started) / 1000,
+        duplicate ? "duplicate" : "queued",
+      );
       context.log.info(
         { deliveryId: context.id, event: context.name, duplicate },
         duplicate ? "delivery seen before" : "delivery queued",

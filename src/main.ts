@@ -1,44 +1,144 @@
+import { parseArgs } from "node:util";
+import { EXIT, exitCodeFor, UsageError } from "./cli/exit-codes.ts";
+import { DOCTOR_USAGE, runDoctor } from "./cli/run-doctor.ts";
 import { runMigrate } from "./cli/run-migrate.ts";
+import { RUNS_USAGE, runRuns } from "./cli/run-runs.ts";
 import { runService } from "./cli/run-service.ts";
+import { runTemplates, TEMPLATES_USAGE } from "./cli/run-templates.ts";
 import { isDevflowError } from "./errors.ts";
 import { readSettings } from "./settings.ts";
 
 const USAGE = `devflow: a gated, multi-phase coding-agent workflow for labelled issues
 
-Usage: devflow <command>
+Usage: devflow <command> [options]        devflow <command> --help for one command
 
 Commands:
-  start     migrate the database, then run the workers (npm start)
-  worker    run job workers only, against the same database as the server
-  migrate   apply database migrations and store the templates and schemas
-  help      show this text
+  start       the whole app: database, migrations, workers, webhook server (npm start)
+  worker      job workers only, against the same database as a server
+  migrate     apply database migrations and store the templates and schemas
+  doctor      check the configuration and say how to fix what is wrong
+  runs        list, show, pause, resume and abort runs
+  templates   validate workflow template files
+  help        show this text
 
-Configuration is read from the environment; see README.md.
-Exit codes: 0 done, 1 failed, 2 wrong usage.`;
+Configuration is read from the environment; README.md lists every setting.
+Exit codes: 0 done, 1 failed, 2 wrong usage, 3 no such run, 4 not possible in the run's state.`;
 
-const commands: Record<string, () => Promise<void>> = {
-  start: () => runService({ settings: readSettings(), role: "start" }),
-  worker: () => runService({ settings: readSettings(), role: "worker" }),
-  migrate: () => runMigrate({ settings: readSettings() }),
+interface Command {
+  usage: string;
+  /** Resolves to the exit code. */
+  run(args: string[]): Promise<number>;
+}
+
+const SERVICE_NOTE = `Runs until SIGTERM or SIGINT, then stops taking jobs, lets running ones finish
+(up to 30 s; an attempt cut short is run again as a new attempt by any worker)
+and stops the embedded database. Exit codes: 0 stopped cleanly, 1 failed to start.`;
+
+const noArguments = (name: string, args: string[]) => {
+  if (args.length > 0) throw new UsageError(`${name} takes no arguments, got "${args.join(" ")}"`);
 };
 
-const [command] = process.argv.slice(2);
-if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(command === undefined ? 2 : 0);
+const COMMANDS: Record<string, Command> = {
+  start: {
+    usage: `Usage: devflow start
+
+Applies migrations, then runs the job workers and the GitHub webhook server on
+PORT (POST /api/github/webhooks, GET /healthz, GET /metrics). Without DATABASE_URL
+it starts an embedded PostgreSQL under DEVFLOW_DATA_DIR; without app credentials
+it serves the setup page that registers the GitHub App.
+${SERVICE_NOTE}`,
+    async run(args) {
+      noArguments("start", args);
+      await runService({ settings: readSettings(), role: "start" });
+      return EXIT.ok;
+    },
+  },
+  worker: {
+    usage: `Usage: devflow worker
+
+Runs job workers only (phases, advances, publishing to GitHub), against the
+database of a devflow server: set DATABASE_URL to the same PostgreSQL. Serves
+GET /healthz and GET /metrics on PORT. Run one per worker host; pg-boss spreads
+the jobs across them.
+${SERVICE_NOTE}`,
+    async run(args) {
+      noArguments("worker", args);
+      await runService({ settings: readSettings(), role: "worker" });
+      return EXIT.ok;
+    },
+  },
+  migrate: {
+    usage: `Usage: devflow migrate
+
+Applies the database migrations and stores the templates, personas and schemas,
+then exits. devflow start and devflow worker do this too; run it on its own
+before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
+    async run(args) {
+      noArguments("migrate", args);
+      await runMigrate({ settings: readSettings() });
+      return EXIT.ok;
+    },
+  },
+  doctor: {
+    usage: DOCTOR_USAGE,
+    async run(args) {
+      let offline: boolean | undefined;
+      try {
+        ({ offline } = parseArgs({ args, options: { offline: { type: "boolean" } } }).values);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      return (await runDoctor(process.env, { offline: offline ?? false })) ? EXIT.ok : EXIT.failed;
+    },
+  },
+  runs: {
+    usage: RUNS_USAGE,
+    async run(args) {
+      await runRuns(readSettings(), args);
+      return EXIT.ok;
+    },
+  },
+  templates: {
+    usage: TEMPLATES_USAGE,
+    run: async (args) => ((await runTemplates(args)) ? EXIT.ok : EXIT.failed),
+  },
+};
+
+const wantsHelp = (args: string[]) => args.includes("--help") || args.includes("-h");
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (name === "help" || name === "--help" || name === "-h") {
+    const topic = args[0] === undefined ? undefined : COMMANDS[args[0]];
+    process.stdout.write(`${topic?.usage ?? USAGE}\n`);
+    return EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`devflow: unknown command "${name}"\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (wantsHelp(args)) {
+    process.stdout.write(`${command.usage}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`devflow ${name}: ${error.message}\n\n${command.usage}\n`);
+      return EXIT.usage;
+    }
+    const hint = isDevflowError(error) && error.recoveryHint ? `\n  ${error.recoveryHint}` : "";
+    process.stderr.write(
+      `devflow ${name}: ${error instanceof Error ? error.message : String(error)}${hint}\n`,
+    );
+    return exitCodeFor(error);
+  }
 }
-const run = commands[command];
-if (run === undefined) {
-  process.stderr.write(`devflow: unknown command "${command}"\n\n${USAGE}\n`);
-  process.exit(2);
-}
-try {
-  await run();
-  process.exit(0);
-} catch (error) {
-  const hint = isDevflowError(error) && error.recoveryHint ? `\n  ${error.recoveryHint}` : "";
-  process.stderr.write(
-    `devflow ${command}: ${error instanceof Error ? error.message : String(error)}${hint}\n`,
-  );
-  process.exit(1);
-}
+
+process.exit(await main(process.argv.slice(2)));

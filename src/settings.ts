@@ -37,7 +37,7 @@ export interface Settings {
   maxCostUsdPerRun: number | undefined;
   maxActiveRuns: number;
   maxActiveRunsPerRepository: number;
-  /** How many phase jobs one worker process runs at once. */
+  /** How many phase jobs one process runs at once; 0: none here (a server that leaves agents to workers). */
   workerConcurrency: number;
   /** How often a running execution proves it is alive, and when the sweep calls it dead. */
   heartbeatMs: number;
@@ -125,7 +125,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxCostUsdPerRun: positive(env, "DEVFLOW_MAX_COST_USD_PER_RUN", undefined),
     maxActiveRuns: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS", 20),
     maxActiveRunsPerRepository: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS_PER_REPO", 5),
-    workerConcurrency: integer(env, "DEVFLOW_WORKER_CONCURRENCY", 4),
+    workerConcurrency: integer(env, "DEVFLOW_WORKER_CONCURRENCY", 4, 0),
     heartbeatMs: integer(env, "DEVFLOW_HEARTBEAT_MS", 10_000, 100),
     staleAfterMs: integer(env, "DEVFLOW_STALE_AFTER_MS", 60_000, 500),
     sweepIntervalSeconds: integer(env, "DEVFLOW_SWEEP_INTERVAL_SECONDS", 30),

@@ -1,5 +1,5 @@
 import { PgBoss } from "pg-boss";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { ensureQueues, type JobSettings, registerWorkers, type WorkerDeps } from "../jobs/index.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
@@ -7,6 +7,7 @@ import { createEngine, type Engine } from "./engine/create-engine.ts";
 import { QUEUES } from "./engine/outbox.ts";
 import type { EngineLimits } from "./engine/types.ts";
 import type { GitHubAccess } from "./github/github-access.ts";
+import { createLogger } from "./log.ts";
 import { loadRegistry } from "./registry/load-registry.ts";
 import { storeRegistry } from "./registry/store-registry.ts";
 import type { Registry } from "./registry/types.ts";
@@ -47,7 +48,7 @@ export interface Devflow {
  * and the periodic sweep. The CLI, the tests and the benchmarks all start here.
  */
 export async function startDevflow(options: StartDevflowOptions): Promise<Devflow> {
-  const log = options.log ?? pino({ level: "info" });
+  const log = options.log ?? createLogger({ level: "info", role: "devflow" });
   const database = createDatabase({ url: options.databaseUrl, max: options.poolSize ?? 10 });
   await migrateDatabase({ db: database.db });
   const registry = options.registry ?? loadRegistry();

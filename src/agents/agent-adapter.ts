@@ -58,6 +58,10 @@ export interface AgentAdapter {
    * settings. Nothing else of devflow's environment reaches an agent.
    */
   readonly passEnv: readonly string[];
+  /** The program the agent runs as, for `devflow doctor` (none: devflow's own, or configured). */
+  readonly executable?: string;
+  /** The variables of `passEnv` that hold a model key; one of them must be set (`devflow doctor`). */
+  readonly keyEnv?: readonly string[];
   command(input: AgentCommandInput): AgentCommand;
   interpret(result: { exitCode: number | null; transcript: string }): AgentOutcome;
 }

@@ -14,6 +14,8 @@ function count(text: string): number {
 export const aiderAdapter: AgentAdapter = {
   name: "aider",
   passEnv: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
+  executable: "aider",
+  keyEnv: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
   command: ({ promptFile, options }) => ({
     argv: [
       "aider",

@@ -31,6 +31,8 @@ function lastResult(transcript: string): ClaudeResult | undefined {
 export const claudeCodeAdapter: AgentAdapter = {
   name: "claude-code",
   passEnv: ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"],
+  executable: "claude",
+  keyEnv: ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
   command: ({ promptFile, options }) => ({
     argv: [
       "claude",

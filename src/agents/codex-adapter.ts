@@ -15,6 +15,8 @@ interface CodexEvent {
 export const codexAdapter: AgentAdapter = {
   name: "codex",
   passEnv: ["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
+  executable: "codex",
+  keyEnv: ["OPENAI_API_KEY", "CODEX_API_KEY"],
   command: ({ promptFile, options }) => ({
     argv: [
       "codex",

@@ -1,14 +1,14 @@
-import pino from "pino";
 import { createDatabase } from "../db/client.ts";
 import { migrateDatabase } from "../db/migrate.ts";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
+import { createLogger } from "../log.ts";
 import { loadRegistry } from "../registry/load-registry.ts";
 import { storeRegistry } from "../registry/store-registry.ts";
 import type { Settings } from "../settings.ts";
 
 /** Applies the migrations and stores the registry, then exits. */
 export async function runMigrate({ settings }: { settings: Settings }): Promise<void> {
-  const log = pino({ level: settings.logLevel, base: { service: "devflow", role: "migrate" } });
+  const log = createLogger({ level: settings.logLevel, role: "migrate" });
   const registry = loadRegistry();
   const opened = await openDatabaseUrl({ settings, log });
   const database = createDatabase({ url: opened.url, max: 2 });

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { join } from "node:path";
-import pino from "pino";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
 import {
@@ -8,6 +8,9 @@ import {
   type GitHubAppCredentials,
   startGitHubServer,
 } from "../github/start-github-server.ts";
+import { createLogger } from "../log.ts";
+import { createMetrics } from "../observability/metrics.ts";
+import { createOpsHandler } from "../observability/ops-handler.ts";
 import { createRunner } from "../runner/create-runner.ts";
 import { createGitWorkspaces } from "../runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../runner/workspaces/scratch-workspaces.ts";
@@ -47,8 +50,9 @@ export interface RunServiceOptions {
  * by whichever worker picks it up), and stops the embedded database cleanly.
  */
 export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
-  const log = pino({ level: settings.logLevel, base: { service: "devflow", role } });
+  const log = createLogger({ level: settings.logLevel, role });
   const credentials = await appCredentials(settings);
+  const metrics = createMetrics();
   const probot = credentials === undefined ? undefined : createProbot(credentials, log);
   const github =
     credentials === undefined || probot === undefined
@@ -58,6 +62,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
           appId: credentials.appId,
           privateKey: credentials.privateKey,
           baseUrl: credentials.baseUrl,
+          metrics,
         });
   const database = await openDatabaseUrl({ settings, log });
   const devflow = await startDevflow({
@@ -92,6 +97,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     ...(github === undefined ? {} : { github }),
     log,
   });
+  const ops = createOpsHandler({ pool: devflow.database.pool, metrics });
   const server =
     role === "start"
       ? await startGitHubServer({
@@ -100,14 +106,16 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
           db: devflow.database.db,
           boss: devflow.boss,
           log,
+          ops,
+          metrics,
         })
-      : undefined;
+      : await startOpsServer(ops, settings.port);
   log.info(
     {
       embeddedDatabase: database.embedded,
       runner: settings.runner,
       agent: settings.agent ?? null,
-      port: server?.port ?? null,
+      port: server.port,
     },
     "devflow is running",
   );
@@ -124,8 +132,42 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       process.once(signal, stop);
     }
   });
-  await server?.stop();
+  await server.stop();
   await devflow.stop({ graceful: true, timeoutMs: 30_000 });
   await database.stop();
   log.info("stopped");
+}
+
+/** A worker's own small server: GET /healthz and GET /metrics, 404 for anything else. */
+async function startOpsServer(
+  ops: ReturnType<typeof createOpsHandler>,
+  port: number,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    ops(req, res).then(
+      (answered) => {
+        if (!answered) {
+          res.writeHead(404, { "content-type": "text/plain" });
+          res.end("devflow worker: GET /healthz or GET /metrics\n");
+        }
+      },
+      (error: unknown) => {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`${(error as Error).message}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address !== null ? address.port : port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

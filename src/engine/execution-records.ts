@@ -54,6 +54,8 @@ export interface RegisterExecutionInput {
   attemptId: string;
   revision: number;
   backend: string;
+  /** The worker process running it (src/log.ts WORKER_ID). */
+  worker?: string;
 }
 
 export type RegisterExecutionResult =
@@ -100,6 +102,7 @@ export async function registerExecution(
         revision: input.revision,
         role: phase?.role ?? "unknown",
         backend: input.backend,
+        worker: input.worker ?? null,
       })
       .returning({ id: runnerExecutions.id });
     if (row === undefined) throw new Error("insert into runner_executions returned nothing");

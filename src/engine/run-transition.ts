@@ -75,6 +75,7 @@ export async function lockRun(
         .returning({ id: runEvents.id });
       if (inserted.length === 0) return false;
       transition.run = { ...transition.run, lastEventSeq: seq };
+      eventsOf(tx).push({ runId, seq, type });
       return true;
     },
     async enqueue(queue, data, options = {}) {
@@ -105,6 +106,42 @@ export async function lockRun(
   return transition;
 }
 
+/** The events a transaction appended, logged once it commits (never for a rolled-back one). */
+const appended = new WeakMap<Tx, AppendedEvent[]>();
+
+interface AppendedEvent {
+  runId: string;
+  seq: number;
+  type: string;
+}
+
+function eventsOf(tx: Tx): AppendedEvent[] {
+  let events = appended.get(tx);
+  if (events === undefined) {
+    events = [];
+    appended.set(tx, events);
+  }
+  return events;
+}
+
+/**
+ * Runs `fn` in one engine transaction and, once it has committed, writes one log
+ * line per run event it appended (with the run id; the delivery id comes from the
+ * log context of the webhook job that asked).
+ */
+export async function inTransaction<T>(deps: EngineDeps, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  let events: AppendedEvent[] = [];
+  const result = await deps.db.transaction(async (tx) => {
+    const value = await fn(tx);
+    events = eventsOf(tx);
+    return value;
+  });
+  for (const event of events) {
+    deps.log.info({ runId: event.runId, seq: event.seq, event: event.type }, "run event");
+  }
+  return result;
+}
+
 /**
  * Runs `fn` as one transition of `runId`: begin, lock the run, `fn`, commit; then
  * throws the first error `fn` deferred, so a failure that was recorded stays recorded.
@@ -114,7 +151,7 @@ export async function withRun<T>(
   runId: string,
   fn: (t: Transition) => Promise<T>,
 ): Promise<T> {
-  const { result, deferred } = await deps.db.transaction(async (tx) => {
+  const { result, deferred } = await inTransaction(deps, async (tx) => {
     const transition = await lockRun(tx, deps, runId);
     const value = await fn(transition);
     await transition.flush();

@@ -10,7 +10,7 @@ import {
 import { assertInput, DevflowError } from "../errors.ts";
 import type { TemplateDefinition } from "../registry/types.ts";
 import { admitQueued, queueReason, takeAdmissionLock } from "./admission.ts";
-import { lockRun } from "./run-transition.ts";
+import { inTransaction, lockRun } from "./run-transition.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
 
 export interface StartRunInput {
@@ -101,7 +101,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
   }
   const hash = inputHash(input);
 
-  return deps.db.transaction(async (tx) => {
+  return inTransaction(deps, async (tx) => {
     await takeAdmissionLock(tx);
     const [replay] = await tx.select().from(runs).where(eq(runs.startKey, input.startKey));
     if (replay !== undefined) {

@@ -1,6 +1,7 @@
 import { createAppAuth } from "@octokit/auth-app";
 import { request } from "@octokit/request";
 import type { Probot, ProbotOctokit } from "probot";
+import type { Metrics } from "../observability/metrics.ts";
 import type { GitCredentials } from "../runner/workspaces/workspaces.ts";
 
 export interface GitHubAccess {
@@ -16,6 +17,8 @@ export interface GitHubAccessOptions {
   privateKey: string;
   /** api.github.com or a GitHub Enterprise Server's `/api/v3`: every call goes here, tokens included. */
   baseUrl: string;
+  /** Counts every REST call and keeps the rate limit GitHub reports. */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -28,10 +31,15 @@ export function createGitHubAccess({
   appId,
   privateKey,
   baseUrl,
+  metrics,
 }: GitHubAccessOptions): GitHubAccess {
   const auth = createAppAuth({ appId, privateKey, request: request.defaults({ baseUrl }) });
   return {
-    octokitFor: (installationId) => probot.auth(installationId),
+    async octokitFor(installationId) {
+      const octokit = await probot.auth(installationId);
+      if (metrics !== undefined) instrument(octokit, metrics);
+      return octokit;
+    },
     async gitToken(installationId, repositoryId) {
       const { token } = await auth({
         type: "installation",
@@ -53,3 +61,41 @@ export function gitCredentialsFrom(access: GitHubAccess): GitCredentials {
         : access.gitToken(run.installationId, run.repositoryId),
   };
 }
+
+/** Reports each REST call of `octokit` (after Probot's retries) and its rate-limit headers. */
+function instrument(octokit: ProbotOctokit, metrics: Metrics): void {
+  const observe = (method: string, status: number, headers: ResponseHeaders | undefined) => {
+    const remaining = Number(headers?.["x-ratelimit-remaining"]);
+    const limit = Number(headers?.["x-ratelimit-limit"]);
+    const resource = headers?.["x-ratelimit-resource"];
+    metrics.observeGitHubRequest({
+      method,
+      status,
+      ...(Number.isFinite(remaining) &&
+      Number.isFinite(limit) &&
+      headers?.["x-ratelimit-remaining"] !== undefined
+        ? {
+            rateLimit: {
+              resource: typeof resource === "string" ? resource : "core",
+              remaining,
+              limit,
+            },
+          }
+        : {}),
+    });
+  };
+  octokit.hook.wrap("request", async (request, options) => {
+    const method = String(options.method ?? "GET");
+    try {
+      const response = await request(options);
+      observe(method, response.status, response.headers);
+      return response;
+    } catch (error) {
+      const failed = error as { status?: number; response?: { headers?: ResponseHeaders } };
+      observe(method, failed.status ?? 0, failed.response?.headers);
+      throw error;
+    }
+  });
+}
+
+type ResponseHeaders = Record<string, string | number | undefined>;

@@ -36,7 +36,7 @@ export async function processDelivery(
     .from(webhookDeliveries)
     .where(eq(webhookDeliveries.id, deliveryId));
   if (delivery === undefined || delivery.processedAt !== null) return;
-  const log = deps.log.child({ deliveryId, event: delivery.event, action: delivery.action });
+  const log = deps.log.child({ event: delivery.event, action: delivery.action });
   const key = delivery.action === null ? delivery.event : `${delivery.event}.${delivery.action}`;
   const handlers = DELIVERY_HANDLERS as unknown as Record<string, AnyHandler | undefined>;
   const handler = handlers[key] ?? handlers[delivery.event];

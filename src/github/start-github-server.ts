@@ -1,8 +1,13 @@
 import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import { Probot, run, Server } from "probot";
+
+/** A plain Node request handler that returns true when it answered (Probot's Server.addHandler). */
+type Handler = Parameters<Server["addHandler"]>[0];
+
 import { createDevflowApp } from "../app.ts";
 import type { Db } from "../db/client.ts";
+import type { Metrics } from "../observability/metrics.ts";
 
 export interface GitHubAppCredentials {
   appId: number;
@@ -18,6 +23,9 @@ export interface StartGitHubServerOptions {
   db: Db;
   boss: PgBoss;
   log: Logger;
+  /** Serves GET /healthz and GET /metrics next to the webhooks. */
+  ops?: Handler | undefined;
+  metrics?: Metrics | undefined;
 }
 
 export interface GitHubServer {
@@ -59,6 +67,13 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
       env: { ...process.env, PORT: String(options.port), NODE_ENV: "development" },
       log,
     });
+    if (options.ops !== undefined) {
+      // Probot builds its handler list when it starts, and run() has started it: restart
+      // it so /healthz and /metrics answer during setup too.
+      server.addHandler(options.ops);
+      await server.stop();
+      await server.start();
+    }
     return { port: server.port, stop: () => server.stop() };
   }
   const server = new Server({
@@ -68,7 +83,10 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     webhookPath: WEBHOOK_PATH,
     log,
   });
-  await server.load(createDevflowApp({ db: options.db, boss: options.boss }));
+  if (options.ops !== undefined) server.addHandler(options.ops);
+  await server.load(
+    createDevflowApp({ db: options.db, boss: options.boss, metrics: options.metrics }),
+  );
   const http = await server.start();
   const address = http.address();
   return {

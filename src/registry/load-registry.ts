@@ -121,23 +121,44 @@ export function loadRegistry({ root = PROJECT_ROOT }: LoadRegistryOptions = {}):
   }
 
   const templates = new Map<string, RegistryEntry<TemplateDefinition>>();
+  const registry: Registry = { templates, personas, schemas, validate };
   for (const file of listFiles(join(root, "templates"), ".yml")) {
-    const shown = relative(root, file);
-    const text = readFileSync(file, "utf8");
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (error) {
-      throw registryError(shown, `not valid YAML: ${(error as Error).message}`, error);
-    }
-    const definition = checked<TemplateDefinition>("registry/template@1", shown, parsed);
-    const id = `${definition.name}@${definition.version}`;
-    if (!file.endsWith(`${id}.yml`)) throw registryError(shown, `/: file name must be ${id}.yml`);
-    checkTemplateReferences(shown, definition, personas, schemas);
-    templates.set(id, { id, file: shown, hash: sha256(text), definition });
+    const template = readTemplate(file, relative(root, file), registry);
+    templates.set(template.id, template);
   }
+  return registry;
+}
 
-  return { templates, personas, schemas, validate };
+/**
+ * Reads one template file and checks it as start-up would: YAML, the
+ * registry/template@1 schema, the file name, and every persona and schema it
+ * names against `registry`. Throws `registry_invalid` naming the JSON pointer.
+ * `devflow templates validate <file>` runs this on a file before it is added.
+ */
+export function readTemplate(
+  file: string,
+  shown: string,
+  registry: Registry,
+): RegistryEntry<TemplateDefinition> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw registryError(shown, `cannot be read: ${(error as Error).message}`, error);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw registryError(shown, `not valid YAML: ${(error as Error).message}`, error);
+  }
+  const result = registry.validate("registry/template@1", parsed);
+  if (!result.ok) throw registryError(shown, result.errors.join("; "));
+  const definition = parsed as TemplateDefinition;
+  const id = `${definition.name}@${definition.version}`;
+  if (!file.endsWith(`${id}.yml`)) throw registryError(shown, `/: file name must be ${id}.yml`);
+  checkTemplateReferences(shown, definition, registry.personas, registry.schemas);
+  return { id, file: shown, hash: sha256(text), definition };
 }
 
 function checkTemplateReferences(

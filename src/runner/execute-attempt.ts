@@ -8,6 +8,7 @@ import type { Engine } from "../engine/create-engine.ts";
 import type { ExecutePhasePayload } from "../engine/outbox.ts";
 import type { PhaseResultInput, ProducedArtifact } from "../engine/record-phase-result.ts";
 import { isDevflowError } from "../errors.ts";
+import { WORKER_ID } from "../log.ts";
 import type { Registry } from "../registry/types.ts";
 import { runDirectory } from "../report/final-report.ts";
 import { renderArtifactMarkdown } from "../report/render-artifact-markdown.ts";
@@ -154,7 +155,7 @@ export async function executeAttempt(
   const context = await engine.getAttemptContext(payload.attemptId);
   if (context === null) return;
   const { run, phase, attempt } = context;
-  const log = deps.log.child({ runId: run.id, phaseKey: phase.phaseKey, attempt: attempt.attempt });
+  const log = deps.log.child({ phaseKey: phase.phaseKey, attempt: attempt.attempt });
   const artifacts: ProducedArtifact[] = [];
   // Cost and tokens are recorded only when the tool reported them, each on its own:
   // codex reports tokens and no cost.
@@ -232,6 +233,7 @@ export async function executeAttempt(
       attemptId: attempt.id,
       revision,
       backend: runner.backend,
+      worker: WORKER_ID,
     });
     if (registration.status === "stale") return;
     if (registration.status === "orphaned") {

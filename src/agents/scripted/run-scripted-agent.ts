@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { scriptedBehaviour } from "./fixtures.ts";
-import { isScriptedScenario } from "./scenarios.ts";
+import { isScriptedScenario, SLOW_SCENARIO_MS } from "./scenarios.ts";
 
 export interface ScriptedArgs {
   promptFile: string;
@@ -52,6 +52,17 @@ export async function runScriptedAgent(
     return 2;
   }
   print(`scripted agent: ${args.schemaId}, scenario ${args.scenario}, prompt ${args.promptFile}`);
+  if (args.scenario === "slow") {
+    const aborted = await sleep(
+      SLOW_SCENARIO_MS,
+      false,
+      signal === undefined ? {} : { signal },
+    ).catch(() => true);
+    if (aborted) {
+      print("scripted agent: stopped");
+      return 143;
+    }
+  }
   const behaviour = scriptedBehaviour(args.schemaId, args.scenario);
   if (behaviour.kind === "hang") {
     await sleep(2 ** 31 - 1, undefined, signal === undefined ? {} : { signal }).catch(() => {});

@@ -11,6 +11,8 @@ export const SCRIPTED_SCENARIOS = [
   "garbage",
   /** Never finishes: the wall-clock limit (or a stop) ends it. */
   "timeout",
+  /** A valid artifact, after working for SLOW_SCENARIO_MS (for stopping a worker mid-attempt). */
+  "slow",
   /** Exits non-zero, as a crashed agent CLI would (recoverable). */
   "crash",
   /** A plan with one phase that has nothing to produce (it is skipped). */
@@ -28,6 +30,9 @@ export const SCRIPTED_SCENARIOS = [
   /** A plan with two implementation phases, each producing an artifact. */
   "two-phases",
 ] as const;
+
+/** How long the `slow` scenario works before it writes its artifact. */
+export const SLOW_SCENARIO_MS = 3000;
 
 export type ScriptedScenario = (typeof SCRIPTED_SCENARIOS)[number];
 

@@ -46,6 +46,8 @@ export const runnerExecutions = pgTable(
     revision: integer("revision").notNull(),
     role: text("role").notNull(),
     backend: text("backend").notNull(),
+    /** The process that ran it (host:pid), for operators and for the scale-out picture. */
+    worker: text("worker"),
     handle: jsonb("handle").$type<RunnerHandle>(),
     state: text("state").$type<ExecutionState>().notNull().default("running"),
     lastCaptureSeq: bigint("last_capture_seq", { mode: "number" }).notNull().default(0),
