@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { RUN_STATES } from "../db/schema/index.ts";
+import { QUEUES } from "../engine/outbox.ts";
 import { FAILURE_CATEGORIES } from "../errors.ts";
 
 /**
@@ -196,21 +197,28 @@ export function createMetrics(): Metrics {
         "gauge",
         "Jobs per queue that are ready and waiting, or running.",
       );
-      for (const row of queueRows.rows) {
-        out.sample("devflow_queue_jobs", Number(row.waiting), {
-          queue: row.name,
+      // Every devflow queue has a series, a queue with no jobs at all included.
+      const queues = new Map(queueRows.rows.map((row) => [row.name, row]));
+      const names = [...new Set([...Object.values(QUEUES), ...queues.keys()])].sort();
+      for (const name of names) {
+        const row = queues.get(name);
+        out.sample("devflow_queue_jobs", Number(row?.waiting ?? 0), {
+          queue: name,
           state: "waiting",
         });
-        out.sample("devflow_queue_jobs", Number(row.active), { queue: row.name, state: "active" });
+        out.sample("devflow_queue_jobs", Number(row?.active ?? 0), {
+          queue: name,
+          state: "active",
+        });
       }
       out.family(
         "devflow_queue_oldest_waiting_seconds",
         "gauge",
         "Age of the oldest job per queue that is ready and not yet picked up (0: none waiting).",
       );
-      for (const row of queueRows.rows) {
-        out.sample("devflow_queue_oldest_waiting_seconds", Number(row.oldest ?? 0), {
-          queue: row.name,
+      for (const name of names) {
+        out.sample("devflow_queue_oldest_waiting_seconds", Number(queues.get(name)?.oldest ?? 0), {
+          queue: name,
         });
       }
 
