@@ -1,10 +1,20 @@
-# devflow's two images, from one base (BASE_IMAGE must have Node.js >= 22.18 and git):
-#   docker build --target app    -t devflow .          the app: `devflow start`
+# devflow's two images, from one base (BASE_IMAGE must have Node.js >= 22.18 and npm;
+# git is installed when it lacks it):
+#   docker build --target app    -t devflow .          the app: `devflow start` / `devflow worker`
 #   docker build --target runner -t devflow-runner .   where agents run (DEVFLOW_RUNNER=docker)
-# The runner stage comes first: the classic builder builds every stage before --target.
+# The classic builder builds every stage before --target: build the app with
+# --build-arg AGENT_CLIS= to skip installing agent CLIs it does not need.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
-FROM ${BASE_IMAGE} AS runner
+FROM ${BASE_IMAGE} AS base
+RUN set -e; \
+    if ! command -v git >/dev/null; then \
+      apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi; \
+    node --version; git --version
+
+FROM base AS runner
 # Which agent CLIs to install (each needs the network at build time): any of
 # claude-code, codex, aider, separated by commas; empty for none.
 ARG AGENT_CLIS=claude-code,codex,aider
@@ -20,7 +30,7 @@ COPY src/agents/scripted/ /opt/devflow/agents/scripted/
 WORKDIR /workspace
 CMD ["node", "/opt/devflow/agents/scripted/cli.ts"]
 
-FROM ${BASE_IMAGE} AS app
+FROM base AS app
 WORKDIR /opt/devflow
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT, exitCodeFor, UsageError } from "./cli/exit-codes.ts";
 import { DOCTOR_USAGE, runDoctor } from "./cli/run-doctor.ts";
@@ -141,4 +142,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The setup page writes the new app's credentials to .env in the working directory;
+// settings already in the environment win over the file.
+if (existsSync(".env")) process.loadEnvFile(".env");
 process.exit(await main(process.argv.slice(2)));

@@ -63,9 +63,17 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
       { port: options.port },
       "no GitHub App is registered yet: open this server in a browser and follow the setup page",
     );
+    // Probot refuses setup mode when NODE_ENV is production, reading process.env itself;
+    // devflow serves the setup page whenever no app is registered (the app image sets
+    // NODE_ENV=production), so it is development for this call only.
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = "development";
     const server = await run(() => {}, {
-      env: { ...process.env, PORT: String(options.port), NODE_ENV: "development" },
+      env: { ...process.env, PORT: String(options.port) },
       log,
+    }).finally(() => {
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
     });
     if (options.ops !== undefined) {
       // Probot builds its handler list when it starts, and run() has started it: restart

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { tmpdir } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
@@ -31,6 +32,7 @@ export interface DevflowProcess {
 export function spawnDevflow(args: string[], env: Record<string, string>): DevflowProcess {
   const child = spawn(process.execPath, [DEVFLOW_BIN, ...args], {
     env: cliEnvironment(env),
+    cwd: tmpdir(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
@@ -63,6 +65,7 @@ export async function runDevflow(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [DEVFLOW_BIN, ...args], {
     env: cliEnvironment(env),
+    cwd: tmpdir(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -1,0 +1,154 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { readSettings } from "../../src/settings.ts";
+import { dockerForTests } from "../helpers/docker-for-tests.ts";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const env = await dockerForTests();
+// The app image (`docker build --target app`), built by .ci/run from the local base image.
+const appImage = process.env.DEVFLOW_TEST_APP_IMAGE;
+const requireAll = process.env.DEVFLOW_REQUIRE_DOCKER === "1";
+if (requireAll && appImage === undefined) {
+  throw new Error("DEVFLOW_REQUIRE_DOCKER=1 but DEVFLOW_TEST_APP_IMAGE names no app image");
+}
+
+async function composeAvailable(): Promise<boolean> {
+  try {
+    await run("docker-compose", ["version"]);
+    return true;
+  } catch {
+    if (requireAll) throw new Error("DEVFLOW_REQUIRE_DOCKER=1 but docker-compose is not installed");
+    return false;
+  }
+}
+
+const hasCompose = await composeAvailable();
+
+describe("docker-compose.yml", () => {
+  const compose = parse(readFileSync(`${root}/docker-compose.yml`, "utf8"), { merge: true }) as {
+    services: Record<
+      string,
+      { image?: string; command?: string[]; environment?: Record<string, string> }
+    >;
+  };
+
+  it("has PostgreSQL, the app, a scale-out worker and the runner image, and every setting it passes is one devflow reads", () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      "devflow",
+      "postgres",
+      "runner-image",
+      "worker",
+    ]);
+    expect(compose.services.devflow?.command).toEqual(["start"]);
+    expect(compose.services.worker?.command).toEqual(["worker"]);
+    const environment = compose.services.devflow?.environment ?? {};
+    expect(environment.DEVFLOW_DOCKER_IMAGE).toBe(compose.services["runner-image"]?.image);
+    // What compose passes, with its defaults filled in, reads as devflow settings.
+    const filled = Object.fromEntries(
+      Object.entries(environment).map(([key, value]) => [
+        key,
+        String(value).replace(/\$\{\w+:-([^}]*)\}/g, "$1"),
+      ]),
+    );
+    const settings = readSettings(filled);
+    expect(settings.runner).toBe("docker");
+    expect(settings.databaseUrl).toBe("postgres://devflow:devflow@postgres:5432/devflow");
+    const readme = readFileSync(`${root}/README.md`, "utf8");
+    for (const key of Object.keys(environment)) {
+      if (key.endsWith("_API_KEY")) continue;
+      expect(readme, `README.md documents ${key}`).toContain(`\`${key}\``);
+    }
+  });
+
+  it.runIf(hasCompose)("parses with docker-compose, the scale profile included", async () => {
+    await run("docker-compose", ["-f", `${root}/docker-compose.yml`, "config", "-q"], {
+      cwd: root,
+    });
+    const { stdout } = await run(
+      "docker-compose",
+      ["-f", `${root}/docker-compose.yml`, "--profile", "scale", "config", "--services"],
+      { cwd: root },
+    );
+    expect(stdout.trim().split("\n").sort()).toEqual([
+      "devflow",
+      "postgres",
+      "runner-image",
+      "worker",
+    ]);
+  });
+});
+
+describe.runIf(env.available && appImage !== undefined)("the app image", () => {
+  const image = appImage ?? "";
+
+  async function runOnce(cmd: string[], extraEnv: string[] = []) {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    const [result, container] = (await env.docker.run(image, cmd, out, {
+      Env: extraEnv,
+      HostConfig: { NetworkMode: "none", AutoRemove: false },
+    })) as [{ StatusCode: number }, { remove(options: object): Promise<unknown> }];
+    await container.remove({ force: true });
+    return { code: result.StatusCode, text };
+  }
+
+  it("answers --help and passes doctor offline", async () => {
+    expect((await runOnce(["--help"])).code).toBe(0);
+    const doctor = await runOnce(["doctor", "--offline"], ["DEVFLOW_AGENT=scripted"]);
+    expect(doctor.text).toContain("0 failed");
+    expect(doctor.code).toBe(0);
+  });
+
+  it("runs devflow start with its embedded PostgreSQL, is healthy, and stops cleanly on docker stop", async () => {
+    const container = await env.docker.createContainer({
+      Image: image,
+      Cmd: ["start"],
+      Env: ["DEVFLOW_AGENT=scripted"],
+      HostConfig: { NetworkMode: "none" },
+    });
+    try {
+      await container.start();
+      const deadline = Date.now() + 90_000;
+      let health = "";
+      while (Date.now() < deadline) {
+        const exec = await container.exec({
+          Cmd: [
+            "node",
+            "-e",
+            "fetch('http://127.0.0.1:3000/healthz').then((r) => r.text()).then((t) => console.log(t), () => process.exit(1))",
+          ],
+          AttachStdout: true,
+          AttachStderr: true,
+        });
+        const stream = await exec.start({});
+        health = await new Promise<string>((resolve) => {
+          let text = "";
+          stream.on("data", (chunk: Buffer) => {
+            text += chunk.toString();
+          });
+          stream.on("end", () => resolve(text));
+        });
+        if (health.includes('"status":"ok"')) break;
+        await sleep(500);
+      }
+      expect(health).toContain('"status":"ok","database":"ok","queue":"ok"');
+      await container.stop({ t: 45 });
+      const inspected = await container.inspect();
+      expect(inspected.State.ExitCode).toBe(0);
+      const logs = (await container.logs({ stdout: true, stderr: true })).toString();
+      expect(logs).toContain('"msg":"stopped"');
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }, 150_000);
+});
