@@ -10,6 +10,7 @@ import {
   type GitHubServer,
   startGitHubServer,
 } from "../../src/github/start-github-server.ts";
+import { type FakeGitHub, fakeGitHub, type Publication } from "../helpers/fake-github.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
 import {
   API,
@@ -36,23 +37,10 @@ const STORY = "octo/story";
 let h: Harness;
 let server: GitHubServer;
 let remote: string;
-let comments: { issue: number; body: string }[];
+let github: FakeGitHub;
+let comments: FakeGitHub["comments"];
 let calls: string[];
-let published: {
-  kind:
-    | "comment"
-    | "update"
-    | "reaction"
-    | "pull"
-    | "pull-update"
-    | "graphql"
-    | "check"
-    | "check-update";
-  issue: number;
-  body: string;
-}[];
-let permissions: Record<string, string>;
-let repoConfig: string | null;
+let published: Publication[];
 
 beforeAll(async () => {
   nock.disableNetConnect();
@@ -86,108 +74,8 @@ afterAll(async () => {
 beforeEach(() => {
   nock.cleanAll();
   remote = createBareRemote();
-  comments = [];
-  published = [];
-  permissions = { alice: "write", bob: "admin", mallory: "read" };
-  repoConfig = null;
-  const number = (request: Request, from: number) =>
-    Number(new URL(request.url).pathname.split("/").at(from));
-  calls = [];
-  nock(API)
-    .persist()
-    .on("request", (request: Request) =>
-      calls.push(`${request.method} ${new URL(request.url).pathname}`),
-    )
-    .post(/\/app\/installations\/\d+\/access_tokens/)
-    .reply(201, {
-      token: "ghs_installation_token",
-      expires_at: "2099-01-01T00:00:00Z",
-      permissions: { contents: "write" },
-      repository_selection: "selected",
-    })
-    .get(/\/repos\/[^/]+\/[^/]+\/contents\/\.github(\/|%2F)devflow\.yml/)
-    .reply(() =>
-      repoConfig === null
-        ? [404, { message: "Not Found" }]
-        : [
-            200,
-            {
-              type: "file",
-              encoding: "base64",
-              content: Buffer.from(repoConfig).toString("base64"),
-            },
-          ],
-    )
-    .get(/\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission/)
-    .reply((request: Request) => [
-      200,
-      { permission: permissions[new URL(request.url).pathname.split("/").at(-2) ?? ""] ?? "none" },
-    ])
-    .post(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
-    .reply(async (request: Request) => {
-      const { body } = (await request.json()) as { body: string };
-      // devflow's own status and report comments are published, not replies.
-      if (body.startsWith("<!-- devflow-")) {
-        published.push({ kind: "comment", issue: number(request, -2), body });
-        return [201, { id: 90_000 + published.length }];
-      }
-      comments.push({ issue: number(request, -2), body });
-      return [201, { id: comments.length }];
-    })
-    .patch(/\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "update",
-        issue: number(request, -1),
-        body: ((await request.json()) as { body: string }).body,
-      });
-      return [200, {}];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/issues\/\d+\/reactions/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "reaction",
-        issue: number(request, -2),
-        body: JSON.stringify(await request.json()),
-      });
-      return [201, { id: 1, content: "eyes" }];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/pulls$/)
-    .reply(async (request: Request) => {
-      published.push({ kind: "pull", issue: 0, body: JSON.stringify(await request.json()) });
-      return [201, { number: 7000 + published.length, node_id: `PR_${published.length}` }];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/check-runs$/)
-    .reply(async (request: Request) => {
-      published.push({ kind: "check", issue: 0, body: JSON.stringify(await request.json()) });
-      return [201, { id: 50_000 + published.length }];
-    })
-    .patch(/\/repos\/[^/]+\/[^/]+\/check-runs\/\d+/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "check-update",
-        issue: number(request, -1),
-        body: JSON.stringify(await request.json()),
-      });
-      return [200, {}];
-    })
-    .patch(/\/repos\/[^/]+\/[^/]+\/pulls\/\d+$/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "pull-update",
-        issue: number(request, -1),
-        body: ((await request.json()) as { body: string }).body,
-      });
-      return [200, {}];
-    })
-    .post("/graphql")
-    .reply(async (request: Request) => {
-      published.push({ kind: "graphql", issue: 0, body: JSON.stringify(await request.json()) });
-      return [
-        200,
-        { data: { markPullRequestReadyForReview: { pullRequest: { isDraft: false } } } },
-      ];
-    });
+  github = fakeGitHub();
+  ({ comments, published, calls } = github);
 });
 
 function labeled(
@@ -303,7 +191,7 @@ describe("webhooks in", () => {
 
   it("an invalid .github/devflow.yml is reported on the issue with its errors", async () => {
     issue += 1;
-    repoConfig = "template: development@1\nnope: true\nbudgets:\n  costUsdPerRun: -3\n";
+    github.repoConfig = "template: development@1\nnope: true\nbudgets:\n  costUsdPerRun: -3\n";
     const sent = await sendWebhook(server.port, "issues", labeled(issue));
     expect((await processed(sent.id)).outcome).toBe("refused: invalid repository config");
     expect(comments).toHaveLength(1);
@@ -314,7 +202,7 @@ describe("webhooks in", () => {
 
   it("the repository config picks the label, template, agent and budget", async () => {
     issue += 1;
-    repoConfig =
+    github.repoConfig =
       "labels:\n  start: agentic\nagent: scripted\nbudgets:\n  costUsdPerRun: 2.5\ncaps:\n  activeRuns: 2\n";
     const ignored = await sendWebhook(server.port, "issues", labeled(issue, "alice", "devflow"));
     expect((await processed(ignored.id)).outcome).toBe("ignored: label devflow is not devflow's");
