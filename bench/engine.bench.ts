@@ -191,7 +191,6 @@ try {
     process.exitCode = 1;
   }
   await devflow.stop({ graceful: false });
-  if (completed !== RUNS) process.exitCode = 1;
 } finally {
   await db0.stop();
 }
