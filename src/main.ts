@@ -1,14 +1,11 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT, exitCodeFor, UsageError } from "./cli/exit-codes.ts";
-import { DOCTOR_USAGE, runDoctor } from "./cli/run-doctor.ts";
-import { runMigrate } from "./cli/run-migrate.ts";
-import { RUNS_USAGE, runRuns } from "./cli/run-runs.ts";
-import { runService } from "./cli/run-service.ts";
-import { runTemplates, TEMPLATES_USAGE } from "./cli/run-templates.ts";
+import { DOCTOR_USAGE, RUNS_USAGE, TEMPLATES_USAGE } from "./cli/usage.ts";
 import { isDevflowError } from "./errors.ts";
 import { readSettings } from "./settings.ts";
 
+// Each command's module loads when it runs, so help and usage errors answer at once.
 const USAGE = `devflow: a gated, multi-phase coding-agent workflow for labelled issues
 
 Usage: devflow <command> [options]        devflow <command> --help for one command
@@ -50,6 +47,7 @@ it serves the setup page that registers the GitHub App.
 ${SERVICE_NOTE}`,
     async run(args) {
       noArguments("start", args);
+      const { runService } = await import("./cli/run-service.ts");
       await runService({ settings: readSettings(), role: "start" });
       return EXIT.ok;
     },
@@ -64,6 +62,7 @@ the jobs across them.
 ${SERVICE_NOTE}`,
     async run(args) {
       noArguments("worker", args);
+      const { runService } = await import("./cli/run-service.ts");
       await runService({ settings: readSettings(), role: "worker" });
       return EXIT.ok;
     },
@@ -76,6 +75,7 @@ then exits. devflow start and devflow worker do this too; run it on its own
 before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
     async run(args) {
       noArguments("migrate", args);
+      const { runMigrate } = await import("./cli/run-migrate.ts");
       await runMigrate({ settings: readSettings() });
       return EXIT.ok;
     },
@@ -89,19 +89,24 @@ before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
+      const { runDoctor } = await import("./cli/run-doctor.ts");
       return (await runDoctor(process.env, { offline: offline ?? false })) ? EXIT.ok : EXIT.failed;
     },
   },
   runs: {
     usage: RUNS_USAGE,
     async run(args) {
+      const { runRuns } = await import("./cli/run-runs.ts");
       await runRuns(readSettings(), args);
       return EXIT.ok;
     },
   },
   templates: {
     usage: TEMPLATES_USAGE,
-    run: async (args) => ((await runTemplates(args)) ? EXIT.ok : EXIT.failed),
+    async run(args) {
+      const { runTemplates } = await import("./cli/run-templates.ts");
+      return (await runTemplates(args)) ? EXIT.ok : EXIT.failed;
+    },
   },
 };
 

@@ -13,18 +13,6 @@ import { readSettings, type Settings } from "../settings.ts";
 
 const run = promisify(execFile);
 
-export const DOCTOR_USAGE = `Usage: devflow doctor [--offline]
-
-Checks the configuration devflow would start with, from the same environment:
-the GitHub App (id, private key, webhook secret, and with the network whether
-GitHub accepts the key), the database and its migrations, the job queue, the
-runner backend, and the agent CLI and its model key. Each problem comes with
-how to fix it.
-
-  --offline   do not ask GitHub whether it accepts the app's key
-
-Exit codes: 0 nothing failed (warnings allowed), 1 something failed, 2 wrong usage.`;
-
 export type CheckStatus = "ok" | "warn" | "fail";
 
 export interface Check {

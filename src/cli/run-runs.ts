@@ -8,22 +8,6 @@ import type { Settings } from "../settings.ts";
 import { UsageError } from "./exit-codes.ts";
 import { withEngine } from "./open-engine.ts";
 
-export const RUNS_USAGE = `Usage: devflow runs <list|show|pause|resume|abort> [options]
-
-  devflow runs list [--state STATE] [--repository OWNER/NAME] [--limit N] [--json]
-      The latest runs, newest first (default 20).
-  devflow runs show RUN [--json]
-      One run: its state, phases, gates, failure, report and latest events.
-  devflow runs pause RUN [--reason TEXT]
-  devflow runs resume RUN
-  devflow runs abort RUN [--reason TEXT]
-      What /devflow pause|resume|abort do on GitHub; the running workers act on it.
-
-RUN is a run id, a unique prefix of one (8 characters or more), or OWNER/NAME#ISSUE
-for the latest run of that issue. Connects to DATABASE_URL, or to the embedded
-PostgreSQL of the running devflow under DEVFLOW_DATA_DIR.
-Exit codes: 0 done, 1 failed, 2 wrong usage, 3 no such run, 4 not possible in the run's state.`;
-
 const ACTOR = "cli";
 
 /** `devflow runs …`: lists, shows and steers runs from a shell. */

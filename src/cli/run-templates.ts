@@ -2,15 +2,6 @@ import { resolve } from "node:path";
 import { loadRegistry, readTemplate } from "../registry/load-registry.ts";
 import { UsageError } from "./exit-codes.ts";
 
-export const TEMPLATES_USAGE = `Usage: devflow templates validate FILE...
-
-Checks workflow template files as devflow's start-up would: YAML, the
-registry/template@1 schema, the file name (<name>@<version>.yml), and every
-persona and artifact schema each one names. Problems are printed with the file
-and the JSON pointer of the field.
-
-Exit codes: 0 every file is valid, 1 a file is not, 2 wrong usage.`;
-
 /** `devflow templates validate FILE...`; resolves to whether every file is valid. */
 export async function runTemplates(args: string[]): Promise<boolean> {
   const [action, ...files] = args;
