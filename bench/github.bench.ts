@@ -19,7 +19,7 @@ import { Probot, Server } from "probot";
 import { runs, webhookDeliveries } from "../src/db/schema/index.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../src/github/github-access.ts";
 import { createProbot, startGitHubServer } from "../src/github/start-github-server.ts";
-import { createMetrics } from "../src/observability/metrics.ts";
+import { createMetrics, type Metrics } from "../src/observability/metrics.ts";
 import { createInProcessRunner } from "../src/runner/in-process-runner.ts";
 import { createGitWorkspaces } from "../src/runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../src/runner/workspaces/scratch-workspaces.ts";
@@ -136,20 +136,26 @@ async function startDevflowFor(
   });
 }
 
-/** (a) devflow's webhook server against a bare Probot app with a no-op handler. */
-async function webhookThroughput(url: string): Promise<void> {
-  // Workers off: this measures taking deliveries in (verify, record, enqueue), which is
-  // what GitHub waits for; processing them is the jobs' work, measured by (c) and bench:engine.
-  const devflow = await startDevflowFor(url, false);
-  const server = await startGitHubServer({
+/** devflow's webhook server on a free port, recording into `devflow`'s database. */
+async function serveWebhooks(devflow: Devflow, metrics: Metrics) {
+  return startGitHubServer({
     credentials,
+    // Probot's Server reads port 0 as 3000: ask for a free one.
     port: await freePort(),
     host: "127.0.0.1",
     db: devflow.database.db,
     boss: devflow.boss,
     log,
-    metrics: createMetrics(),
+    metrics,
   });
+}
+
+/** (a) devflow's webhook server against a bare Probot app with a no-op handler. */
+async function webhookThroughput(url: string): Promise<void> {
+  // Workers off: this measures taking deliveries in (verify, record, enqueue), which is
+  // what GitHub waits for; processing them is the jobs' work, measured by (c) and bench:engine.
+  const devflow = await startDevflowFor(url, false);
+  const server = await serveWebhooks(devflow, createMetrics());
   const bare = new Server({
     Probot: Probot.defaults({
       appId: APP_ID,
@@ -213,15 +219,7 @@ async function restCallsPerRun(url: string): Promise<void> {
     metrics,
   });
   const devflow = await startDevflowFor(url, true, access);
-  const server = await startGitHubServer({
-    credentials,
-    port: await freePort(),
-    host: "127.0.0.1",
-    db: devflow.database.db,
-    boss: devflow.boss,
-    log,
-    metrics,
-  });
+  const server = await serveWebhooks(devflow, metrics);
   const db = devflow.database.db;
   const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
     const deadline = Date.now() + 180_000;

@@ -83,6 +83,18 @@ class Exposition {
     return this;
   }
 
+  /** A histogram family with one series per row of a histogramQuery. */
+  databaseHistogram(
+    name: string,
+    help: string,
+    { buckets, rows, label }: { buckets: number[]; rows: HistogramRow[]; label: string },
+  ): this {
+    this.family(name, "histogram", help);
+    for (const row of rows)
+      this.histogram(name, fromRow(buckets, row), { [label]: String(row.label) });
+    return this;
+  }
+
   text(): string {
     return `${this.lines.join("\n")}\n`;
   }
@@ -181,16 +193,11 @@ export function createMetrics(): Metrics {
       for (const state of RUN_STATES)
         out.sample("devflow_runs", byState.get(state) ?? 0, { state });
 
-      out.family(
+      out.databaseHistogram(
         "devflow_phase_attempt_duration_seconds",
-        "histogram",
         "How long finished phase attempts took, agent and validation included, by how they ended (from the database).",
+        { buckets: PHASE_BUCKETS, rows: phaseRows.rows, label: "outcome" },
       );
-      for (const row of phaseRows.rows) {
-        out.histogram("devflow_phase_attempt_duration_seconds", fromRow(PHASE_BUCKETS, row), {
-          outcome: String(row.label),
-        });
-      }
 
       out.family(
         "devflow_queue_jobs",
@@ -240,16 +247,11 @@ export function createMetrics(): Metrics {
           { outcome },
         );
       }
-      out.family(
+      out.databaseHistogram(
         "devflow_webhook_processing_seconds",
-        "histogram",
         "From a delivery's arrival to the end of its processing job, by event (from the database).",
+        { buckets: PROCESSING_BUCKETS, rows: deliveryRows.rows, label: "event" },
       );
-      for (const row of deliveryRows.rows) {
-        out.histogram("devflow_webhook_processing_seconds", fromRow(PROCESSING_BUCKETS, row), {
-          event: String(row.label),
-        });
-      }
 
       out.family(
         "devflow_github_requests_total",
