@@ -74,6 +74,8 @@ export interface WorkerDeps {
   executionsDir: string;
   /** GitHub, as the app; webhook deliveries are processed only where it is configured. */
   github?: GitHubAccess | undefined;
+  /** Aborted when this process is stopping: running attempts hand their phase back. */
+  shutdown?: AbortSignal | undefined;
 }
 
 /**
@@ -148,6 +150,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         agentOptions: settings.agentOptions,
         workspaces: deps.workspaces,
         executionsDir: deps.executionsDir,
+        shutdown: deps.shutdown,
         heartbeatMs: settings.heartbeatMs,
         attemptTimeoutMs: settings.attemptTimeoutSeconds * 1000,
       }),

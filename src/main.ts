@@ -28,9 +28,10 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const SERVICE_NOTE = `Runs until SIGTERM or SIGINT, then stops taking jobs, lets running ones finish
-(up to 30 s; an attempt cut short is run again as a new attempt by any worker)
-and stops the embedded database. Exit codes: 0 stopped cleanly, 1 failed to start.`;
+const SERVICE_NOTE = `Runs until SIGTERM or SIGINT, then stops taking jobs and lets running ones finish
+for DEVFLOW_STOP_GRACE_SECONDS (30); an agent still running near the end is stopped
+and its phase handed back as a new attempt for any worker. Then it stops the
+embedded database. Exit codes: 0 stopped cleanly, 1 failed to start.`;
 
 const noArguments = (name: string, args: string[]) => {
   if (args.length > 0) throw new UsageError(`${name} takes no arguments, got "${args.join(" ")}"`);

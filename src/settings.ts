@@ -44,6 +44,8 @@ export interface Settings {
   staleAfterMs: number;
   sweepIntervalSeconds: number;
   attemptTimeoutSeconds: number;
+  /** How long a stopping process lets running jobs finish before handing attempts back. */
+  stopGraceSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -130,5 +132,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     staleAfterMs: integer(env, "DEVFLOW_STALE_AFTER_MS", 60_000, 500),
     sweepIntervalSeconds: integer(env, "DEVFLOW_SWEEP_INTERVAL_SECONDS", 30),
     attemptTimeoutSeconds: integer(env, "DEVFLOW_ATTEMPT_TIMEOUT_SECONDS", 1800),
+    stopGraceSeconds: integer(env, "DEVFLOW_STOP_GRACE_SECONDS", 30, 2),
   };
 }

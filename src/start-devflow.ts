@@ -13,6 +13,9 @@ import { storeRegistry } from "./registry/store-registry.ts";
 import type { Registry } from "./registry/types.ts";
 import type { Runner } from "./runner/runner.ts";
 
+/** The part of a graceful stop kept for handing running attempts back (at most half of it). */
+const HAND_BACK_MS = 10_000;
+
 export interface StartDevflowOptions {
   databaseUrl: string;
   limits: EngineLimits;
@@ -38,7 +41,11 @@ export interface Devflow {
   engine: Engine;
   registry: Registry;
   log: Logger;
-  /** Stops taking work, lets running handlers finish (up to `timeoutMs`), closes the pool. */
+  /**
+   * Stops taking work and lets running handlers finish; past `timeoutMs` less 10 s
+   * (or half of it) running agents are stopped and their phases handed back as new
+   * attempts. Then closes the pool.
+   */
   stop(options?: { graceful?: boolean; timeoutMs?: number }): Promise<void>;
 }
 
@@ -64,6 +71,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
   await ensureQueues(boss, options.jobs);
   const engine = createEngine({ db: database.db, boss, registry, limits: options.limits, log });
   let sweepTimer: NodeJS.Timeout | undefined;
+  const shutdown = new AbortController();
   if (options.workers) {
     await registerWorkers({
       boss,
@@ -75,6 +83,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
       workspaces: options.workspaces,
       executionsDir: options.executionsDir,
       github: options.github,
+      shutdown: shutdown.signal,
     });
     const interval = options.jobs.sweepIntervalSeconds;
     const sweep = () =>
@@ -99,7 +108,17 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     log,
     async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
-      await boss.stop({ graceful, timeout: timeoutMs });
+      // Running attempts get most of the time to finish; then their agents are stopped
+      // and their phases handed back as new attempts, before pg-boss gives up on the jobs.
+      const handBack = setTimeout(
+        () => shutdown.abort(),
+        graceful ? Math.max(timeoutMs - HAND_BACK_MS, timeoutMs / 2) : 0,
+      );
+      try {
+        await boss.stop({ graceful, timeout: timeoutMs });
+      } finally {
+        clearTimeout(handBack);
+      }
       await database.close();
     },
   };

@@ -46,8 +46,9 @@ export interface RunServiceOptions {
 
 /**
  * Runs devflow until SIGTERM or SIGINT: then it stops taking jobs, gives running
- * handlers up to 30 s to finish (an attempt cut short is retried as a new attempt
- * by whichever worker picks it up), and stops the embedded database cleanly.
+ * handlers up to DEVFLOW_STOP_GRACE_SECONDS to finish (an attempt still running
+ * near the end has its agent stopped and its phase handed back as a new attempt,
+ * for whichever worker picks it up), and stops the embedded database cleanly.
  */
 export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
   const log = createLogger({ level: settings.logLevel, role });
@@ -133,7 +134,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     }
   });
   await server.stop();
-  await devflow.stop({ graceful: true, timeoutMs: 30_000 });
+  await devflow.stop({ graceful: true, timeoutMs: settings.stopGraceSeconds * 1000 });
   await database.stop();
   log.info("stopped");
 }

@@ -9,9 +9,14 @@ import type { EngineDeps } from "./types.ts";
 export interface SupersedeAttemptInput {
   runId: string;
   attemptId: string;
-  /** `worker_lost` (its worker died), `job_lost` (its job vanished). */
+  /** `worker_lost` (its worker died), `job_lost` (its job vanished), `worker_stopped` (handed back). */
   code: string;
   message: string;
+  /**
+   * Handed back by a worker that is shutting down: not the phase's fault, so it
+   * never ends at `attempts_exhausted` (the next attempt always starts).
+   */
+  handedBack?: boolean;
 }
 
 /**
@@ -62,7 +67,7 @@ export async function supersedeAttempt(
     if (t.run.state !== "planning" && t.run.state !== "executing") return { superseded: true };
     // A lost worker costs an attempt like any other failure, so a phase that keeps
     // killing its worker ends at a person rather than looping.
-    if (phase.attempts >= phase.maxAttempts) {
+    if (phase.attempts >= phase.maxAttempts && input.handedBack !== true) {
       await raiseHumanGate(t, phase, "attempts_exhausted", {
         category: "runner",
         code: input.code,

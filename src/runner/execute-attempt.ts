@@ -30,6 +30,8 @@ export interface ExecuteAttemptDeps {
   workspaces: { git: Workspaces; scratch: Workspaces };
   /** Where each execution keeps its own files: prompt, schema, transcript. */
   executionsDir: string;
+  /** Aborted when this worker is shutting down and running attempts must be handed back. */
+  shutdown?: AbortSignal | undefined;
 }
 
 type Failure = Extract<PhaseResultInput["outcome"], { kind: "failed" }>;
@@ -101,6 +103,15 @@ async function runExecution(
   const { engine, runner } = deps;
   const handle = await runner.start(request);
   await engine.recordExecutionHandle(executionId, handle);
+  // A worker that is shutting down stops its agents, so their attempts can be handed back.
+  const stopForShutdown = () => {
+    runner
+      .dispose(handle)
+      .catch((error: unknown) =>
+        deps.log.warn({ err: error, executionId }, "could not stop the agent at shutdown"),
+      );
+  };
+  deps.shutdown?.addEventListener("abort", stopForShutdown, { once: true });
   const beat = async () => {
     const alive = await engine.heartbeatExecution(executionId);
     if (!alive) await runner.dispose(handle);
@@ -112,9 +123,11 @@ async function runExecution(
   }, deps.heartbeatMs);
   let exit: RunnerExit;
   try {
+    if (deps.shutdown?.aborted) stopForShutdown();
     exit = await runner.wait(handle);
   } finally {
     clearInterval(timer);
+    deps.shutdown?.removeEventListener("abort", stopForShutdown);
   }
   let transcript: Awaited<ReturnType<Runner["capture"]>>;
   try {
@@ -122,11 +135,12 @@ async function runExecution(
   } finally {
     await runner.dispose(handle);
   }
-  const state = exit.stopped
-    ? "stopped"
-    : exit.exitCode === 0 && !exit.timedOut
-      ? "succeeded"
-      : "failed";
+  const state =
+    exit.stopped || deps.shutdown?.aborted === true
+      ? "stopped"
+      : exit.exitCode === 0 && !exit.timedOut
+        ? "succeeded"
+        : "failed";
   await engine.finishExecution({
     runId: request.runId,
     executionId,
@@ -317,6 +331,18 @@ export async function executeAttempt(
       break;
     }
     const { exit, transcript } = result;
+    if (deps.shutdown?.aborted) {
+      // Stopped for shutdown: the phase goes on as a new attempt, on any worker.
+      log.info("handing the attempt back: this worker is stopping");
+      await engine.supersedeAttempt({
+        runId: run.id,
+        attemptId: attempt.id,
+        code: "worker_stopped",
+        message: "the worker was stopped before the agent finished; the phase runs again",
+        handedBack: true,
+      });
+      return;
+    }
     if (exit.stopped) return;
     const outcome = adapter.interpret({ exitCode: exit.exitCode, transcript });
     count(outcome);

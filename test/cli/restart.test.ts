@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { and, asc, eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { embeddedUrl } from "../../src/db/embedded-postgres.ts";
+import { phaseAttempts, runnerExecutions } from "../../src/db/schema/index.ts";
 import {
   type DevflowProcess,
   runDevflow,
@@ -18,7 +20,7 @@ afterEach(async () => {
 });
 
 describe("devflow start, as a user runs it", () => {
-  it("starts on an empty data directory; SIGTERM lets the running attempt finish and stops cleanly; a second start finishes the run waiting at its gate", async () => {
+  it("starts on an empty data directory; SIGTERM lets a running attempt finish, hands back one that cannot, and stops cleanly; a second start finishes the run waiting at its gate", async () => {
     const dataDir = tempDir("cli-data");
     const env = {
       DEVFLOW_DATA_DIR: dataDir,
@@ -26,6 +28,8 @@ describe("devflow start, as a user runs it", () => {
       PORT: String(await freePort()),
       DEVFLOW_AGENT: "scripted",
       DEVFLOW_RUNNER: "process",
+      // Running attempts get 7 s to finish after SIGTERM; then they are handed back.
+      DEVFLOW_STOP_GRACE_SECONDS: "14",
     };
     const port = Number(env.PORT);
     const databaseUrl = embeddedUrl(Number(env.DEVFLOW_EMBEDDED_PG_PORT), "devflow");
@@ -47,16 +51,24 @@ describe("devflow start, as a user runs it", () => {
     let h = await steer();
     const { runId } = await h.start();
     await h.waitForGate(runId, "spec_approved");
-    // A second run is mid-attempt when SIGTERM arrives: its agent works for 3 s.
+    // Two more runs are mid-attempt when SIGTERM arrives: one agent works for 3 s, the
+    // other never finishes on its first attempt.
     const busy = await h.start({ scenarios: { spec: "slow" } });
-    await h.waitFor("the slow attempt to be running", async () => {
-      const status = await h.status(busy.runId);
-      return status.phases.some((phase) => phase.phaseKey === "spec" && phase.state === "running");
-    });
+    const stuck = await h.start({ scenarios: { spec: ["timeout", "ok"] } });
+    for (const { runId: id } of [busy, stuck]) {
+      await h.waitFor("the attempt's agent to be running", async () => {
+        const [execution] = await h.db
+          .select()
+          .from(runnerExecutions)
+          .where(and(eq(runnerExecutions.runId, id), eq(runnerExecutions.state, "running")));
+        return execution?.handle != null;
+      });
+    }
     await h.stop({ graceful: false });
 
     first.child.kill("SIGTERM");
     expect(await first.exited).toBe(0);
+    expect(first.output()).toContain("handing the attempt back: this worker is stopping");
     expect(first.output()).toContain('"msg":"stopped"');
     // The embedded database was shut down, not left running or killed.
     expect(existsSync(join(dataDir, "postgres", "postmaster.pid"))).toBe(false);
@@ -84,6 +96,23 @@ describe("devflow start, as a user runs it", () => {
     const busySpec = (await h.status(busy.runId)).phases.find((phase) => phase.phaseKey === "spec");
     expect(busySpec).toMatchObject({ state: "awaiting_approval", attempts: 1 });
     await h.engine.abortRun({ runId: busy.runId, reason: "done with it" });
+    // The attempt that could not finish was handed back at shutdown and ran again after it.
+    await h.waitForGate(stuck.runId, "spec_approved");
+    const stuckAttempts = await h.db
+      .select()
+      .from(phaseAttempts)
+      .where(eq(phaseAttempts.runId, stuck.runId))
+      .orderBy(asc(phaseAttempts.attempt));
+    expect(stuckAttempts.map((attempt) => [attempt.state, attempt.failure?.code ?? null])).toEqual([
+      ["superseded", "worker_stopped"],
+      ["succeeded", null],
+    ]);
+    const stuckExecution = await h.db
+      .select()
+      .from(runnerExecutions)
+      .where(eq(runnerExecutions.attemptId, stuckAttempts[0]?.id ?? ""));
+    expect(stuckExecution.map((execution) => execution.state)).toEqual(["stopped"]);
+    await h.engine.abortRun({ runId: stuck.runId, reason: "done with it" });
     await h.approve(runId, "spec_approved");
     await h.approve(runId, "phase_plan_approved");
     const done = await h.waitForState(runId, "completed");
@@ -95,6 +124,7 @@ describe("devflow start, as a user runs it", () => {
     const listed = await runDevflow(["runs", "list", "--json"], env);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({ id: stuck.runId, state: "aborted" }),
       expect.objectContaining({ id: busy.runId, state: "aborted" }),
       expect.objectContaining({ id: runId, state: "completed" }),
     ]);
