@@ -33,6 +33,13 @@ describe("the devflow command line", () => {
     expect((await runDevflow(["doctor", "--bogus"], {})).code).toBe(2);
   });
 
+  it("devflow worker without a database to join says how to give it one, and exits 1", async () => {
+    const lonely = await runDevflow(["worker"], { DEVFLOW_DATA_DIR: tempDir("no-server") });
+    expect(lonely.code).toBe(1);
+    expect(lonely.stderr).toContain("devflow worker has no database to join");
+    expect(lonely.stderr).toContain("set DATABASE_URL");
+  });
+
   it("templates validate: 0 for a valid template, 1 with the file and JSON pointer for a broken one", async () => {
     const dir = tempDir("templates");
     const valid = await runDevflow(
