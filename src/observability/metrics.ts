@@ -232,7 +232,7 @@ export function createMetrics(): Metrics {
       out.family(
         "devflow_webhook_request_seconds",
         "histogram",
-        "Handling of one webhook request by this process: signature checked, delivery recorded and queued.",
+        "Recording and queueing one verified webhook delivery in this process (the request's work after the signature check), by outcome.",
       );
       for (const [outcome, series] of webhook) {
         // observeWebhook counts an observation in every bucket it fits: already cumulative.

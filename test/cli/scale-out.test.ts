@@ -23,7 +23,7 @@ describe("scaling out: one server and two devflow worker processes on one Postgr
       DEVFLOW_AGENT: "scripted",
       DEVFLOW_RUNNER: "process",
       DEVFLOW_HEARTBEAT_MS: "300",
-      DEVFLOW_STALE_AFTER_MS: "2500",
+      DEVFLOW_STALE_AFTER_MS: "4000",
       DEVFLOW_SWEEP_INTERVAL_SECONDS: "1",
     };
     const launch = async (role: "start" | "worker", env: Record<string, string>) => {
