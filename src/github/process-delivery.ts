@@ -8,6 +8,7 @@ import type { Registry } from "../registry/types.ts";
 import type { GitHubAccess } from "./github-access.ts";
 import type { DeliveryContext, DeliveryOutcome } from "./handlers/delivery-context.ts";
 import { DELIVERY_HANDLERS } from "./handlers/index.ts";
+import { payloadProblems } from "./payload-shapes.ts";
 
 export interface ProcessDeliveryDeps {
   db: Db;
@@ -22,10 +23,10 @@ type AnyHandler = (context: DeliveryContext) => Promise<DeliveryOutcome>;
 
 /**
  * Processes one recorded delivery with its event's handler and records what
- * happened on it. A delivery processed before is left alone. A payload a handler
- * cannot read is logged and dropped, never retried; anything else throws, and the
- * job retries (every engine command it makes is idempotent by the delivery, review
- * or comment id).
+ * happened on it. A delivery processed before is left alone. A payload without
+ * the fields its handler reads (src/github/payload-shapes.ts) is logged and
+ * dropped, never retried; anything else that fails throws, and the job retries
+ * (every engine command it makes is idempotent by the delivery, review or comment id).
  */
 export async function processDelivery(
   deps: ProcessDeliveryDeps,
@@ -41,8 +42,16 @@ export async function processDelivery(
   const handlers = DELIVERY_HANDLERS as unknown as Record<string, AnyHandler | undefined>;
   const handler = handlers[key] ?? handlers[delivery.event];
   let result: DeliveryOutcome;
+  const handlerKey = handlers[key] === undefined ? delivery.event : key;
+  const problems =
+    handler === undefined || delivery.payload === null
+      ? []
+      : payloadProblems(handlerKey, delivery.payload);
   if (handler === undefined || delivery.payload === null) {
     result = { outcome: `ignored: devflow does not act on ${key}` };
+  } else if (problems.length > 0) {
+    log.warn({ problems }, "malformed payload dropped");
+    result = { outcome: `dropped: malformed payload (${problems.slice(0, 3).join("; ")})` };
   } else {
     try {
       result = await handler({
@@ -55,11 +64,11 @@ export async function processDelivery(
         defaultAgent: deps.defaultAgent,
       });
     } catch (error) {
-      const malformed =
-        error instanceof TypeError || (isDevflowError(error) && error.code === "invalid_input");
-      if (!malformed) throw error;
-      log.warn({ err: error }, "malformed payload dropped");
-      result = { outcome: `dropped: malformed payload (${(error as Error).message})` };
+      // Input the engine refuses (a title it cannot take, say) is the delivery's fault;
+      // anything else is retried by the job, and a bug in a handler ends in the dead letters.
+      if (!(isDevflowError(error) && error.code === "invalid_input")) throw error;
+      log.warn({ err: error }, "delivery refused by the engine");
+      result = { outcome: `dropped: invalid input (${error.message})` };
     }
   }
   log.info({ outcome: result.outcome, runId: result.runId }, "delivery processed");

@@ -270,6 +270,21 @@ describe("webhooks in", () => {
       expect(done.outcome).not.toMatch(/^dropped: malformed/);
     }
   });
+
+  it("a signed payload without what its handler reads is dropped with the JSON pointer, and starts nothing", async () => {
+    issue += 1;
+    const payload = labeled(issue);
+    payload.issue.number = "not a number";
+    delete payload.repository.clone_url;
+    const sent = await sendWebhook(server.port, "issues", payload);
+    expect(sent.status).toBe(200);
+    const done = await processed(sent.id);
+    expect(done.outcome).toMatch(/^dropped: malformed payload \(/);
+    expect(done.outcome).toContain("/issue/number: must be integer");
+    expect(done.outcome).toContain("must have required property 'clone_url'");
+    expect(done.runId).toBeNull();
+    expect(await h.db.select().from(runs).where(eq(runs.issueNumber, issue))).toEqual([]);
+  });
 });
 
 describe("steering a run from GitHub", () => {
