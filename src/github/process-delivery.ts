@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
 import { webhookDeliveries } from "../db/schema/index.ts";
@@ -9,6 +9,7 @@ import type { GitHubAccess } from "./github-access.ts";
 import type { DeliveryContext, DeliveryOutcome } from "./handlers/delivery-context.ts";
 import { DELIVERY_HANDLERS } from "./handlers/index.ts";
 import { payloadProblems } from "./payload-shapes.ts";
+import { createReply } from "./reply.ts";
 
 export interface ProcessDeliveryDeps {
   db: Db;
@@ -33,10 +34,11 @@ export async function processDelivery(
   deliveryId: string,
 ): Promise<void> {
   const [delivery] = await deps.db
-    .select()
-    .from(webhookDeliveries)
-    .where(eq(webhookDeliveries.id, deliveryId));
-  if (delivery === undefined || delivery.processedAt !== null) return;
+    .update(webhookDeliveries)
+    .set({ tries: sql`${webhookDeliveries.tries} + 1` })
+    .where(and(eq(webhookDeliveries.id, deliveryId), isNull(webhookDeliveries.processedAt)))
+    .returning();
+  if (delivery === undefined) return;
   const log = deps.log.child({ event: delivery.event, action: delivery.action });
   const key = delivery.action === null ? delivery.event : `${delivery.event}.${delivery.action}`;
   const handlers = DELIVERY_HANDLERS as unknown as Record<string, AnyHandler | undefined>;
@@ -62,6 +64,11 @@ export async function processDelivery(
         registry: deps.registry,
         log,
         defaultAgent: deps.defaultAgent,
+        reply: createReply({
+          id: deliveryId,
+          receivedAt: delivery.receivedAt,
+          retried: delivery.tries > 1,
+        }),
       });
     } catch (error) {
       // Input the engine refuses (a title it cannot take, say) is the delivery's fault;

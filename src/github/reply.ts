@@ -2,18 +2,40 @@ import type { ProbotOctokit } from "probot";
 import { isDevflowError } from "../errors.ts";
 import type { DeliveryOutcome } from "./handlers/delivery-context.ts";
 
-/** Answers on an issue or pull request with one comment. */
-export async function reply(
-  octokit: ProbotOctokit,
-  target: { owner: string; repo: string; number: number },
-  body: string,
-): Promise<void> {
-  await octokit.rest.issues.createComment({
-    owner: target.owner,
-    repo: target.repo,
-    issue_number: target.number,
-    body,
-  });
+export type ReplyTarget = { owner: string; repo: string; number: number };
+
+/** Answers a person on an issue or pull request with one comment. */
+export type Reply = (octokit: ProbotOctokit, target: ReplyTarget, body: string) => Promise<void>;
+
+/**
+ * The replies of one delivery's processing. Each carries a hidden marker naming
+ * the delivery and its place among the delivery's replies; when an earlier try
+ * of the same delivery may have posted already (`retried`), the issue's comments
+ * since the delivery arrived are searched for the marker first, so a job that
+ * died between replying and recording its outcome does not reply twice.
+ */
+export function createReply(delivery: { id: string; receivedAt: Date; retried: boolean }): Reply {
+  let count = 0;
+  return async (octokit, target, body) => {
+    count += 1;
+    const marker = `<!-- devflow-reply:${delivery.id}:${count} -->`;
+    if (delivery.retried) {
+      const earlier = await octokit.paginate(octokit.rest.issues.listComments, {
+        owner: target.owner,
+        repo: target.repo,
+        issue_number: target.number,
+        since: delivery.receivedAt.toISOString(),
+        per_page: 100,
+      });
+      if (earlier.some((comment) => comment.body?.startsWith(marker) === true)) return;
+    }
+    await octokit.rest.issues.createComment({
+      owner: target.owner,
+      repo: target.repo,
+      issue_number: target.number,
+      body: `${marker}\n${body}`,
+    });
+  };
 }
 
 /**
@@ -22,8 +44,9 @@ export async function reply(
  * `<preface>: <why>.`, and an outcome; anything else is thrown, and the job retries.
  */
 export async function commandOrReply(
+  reply: Reply,
   octokit: ProbotOctokit,
-  target: { owner: string; repo: string; number: number },
+  target: ReplyTarget,
   preface: string,
   runId: string,
   command: () => Promise<DeliveryOutcome>,

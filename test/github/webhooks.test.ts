@@ -189,6 +189,26 @@ describe("webhooks in", () => {
     expect(await h.db.select().from(runs).where(eq(runs.issueNumber, issue))).toEqual([]);
   });
 
+  it("a delivery whose job died after replying, processed again, does not reply twice", async () => {
+    issue += 1;
+    const payload = labeled(issue, "mallory");
+    const sent = await sendWebhook(server.port, "issues", payload);
+    await processed(sent.id);
+    expect(comments).toHaveLength(1);
+    // As if the job had died between posting the reply and recording its outcome.
+    await h.db
+      .update(webhookDeliveries)
+      .set({ processedAt: null, outcome: "queued", payload })
+      .where(eq(webhookDeliveries.id, sent.id));
+    await h.devflow.boss.send("webhook-process", { deliveryId: sent.id });
+    const again = await processed(sent.id);
+    expect(again.outcome).toBe("refused: mallory may not start runs");
+    expect(again.tries).toBe(2);
+    expect(calls).toContain(`GET /repos/${REPO}/issues/${issue}/comments`);
+    expect(comments).toHaveLength(1);
+    expect(github.posted.filter((comment) => comment.issue === issue)).toHaveLength(1);
+  });
+
   it("an invalid .github/devflow.yml is reported on the issue with its errors", async () => {
     issue += 1;
     github.repoConfig = "template: development@1\nnope: true\nbudgets:\n  costUsdPerRun: -3\n";

@@ -20,8 +20,10 @@ export interface Publication {
 export interface FakeGitHub {
   /** Every REST call, as `METHOD /path`. */
   calls: string[];
-  /** Replies to people (comments that are not devflow's own status or report). */
+  /** Replies to people (comments that are not devflow's own status or report), without their marker. */
   comments: { issue: number; body: string }[];
+  /** Every comment created, as posted. */
+  posted: { issue: number; body: string }[];
   published: Publication[];
   /** Each login's permission on every repository ("none" when absent). */
   permissions: Record<string, string>;
@@ -39,6 +41,7 @@ export function fakeGitHub(): FakeGitHub {
   const state: FakeGitHub = {
     calls: [],
     comments: [],
+    posted: [],
     published: [],
     permissions: { alice: "write", bob: "admin", mallory: "read" },
     repoConfig: null,
@@ -82,14 +85,25 @@ export function fakeGitHub(): FakeGitHub {
     .post(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
     .reply(async (request: Request) => {
       const { body } = (await request.json()) as { body: string };
-      // devflow's own status and report comments are published, not replies.
-      if (body.startsWith("<!-- devflow-")) {
-        published.push({ kind: "comment", issue: number(request, -2), body });
-        return [201, { id: 90_000 + published.length }];
+      const issue = number(request, -2);
+      state.posted.push({ issue, body });
+      // A reply carries its delivery's marker on its first line; the rest is what people read.
+      const reply = /^<!-- devflow-reply:[^>]*-->\n/.exec(body);
+      if (reply !== null) {
+        comments.push({ issue, body: body.slice(reply[0].length) });
+        return [201, { id: state.posted.length }];
       }
-      comments.push({ issue: number(request, -2), body });
-      return [201, { id: comments.length }];
+      // devflow's own status and report comments are published, not replies.
+      published.push({ kind: "comment", issue, body });
+      return [201, { id: 90_000 + published.length }];
     })
+    .get(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
+    .reply((request: Request) => [
+      200,
+      state.posted
+        .map((comment, index) => ({ id: index + 1, body: comment.body, issue: comment.issue }))
+        .filter((comment) => comment.issue === number(request, -2)),
+    ])
     .patch(/\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+/)
     .reply(async (request: Request) => {
       published.push({

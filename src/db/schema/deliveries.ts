@@ -1,4 +1,4 @@
-import { bigint, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 /**
  * Webhook deliveries, by GitHub's delivery id: the request records one and
@@ -17,4 +17,6 @@ export const webhookDeliveries = pgTable("webhook_deliveries", {
   outcome: text("outcome").notNull(),
   receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
   processedAt: timestamp("processed_at", { withTimezone: true }),
+  /** How many times processing began: past 1, an earlier try may have replied already. */
+  tries: integer("tries").notNull().default(0),
 });

@@ -1,6 +1,6 @@
 import { APPROVAL_ACTIONS, type ApprovalAction } from "../../db/schema/index.ts";
 import { mayActHere } from "../may-act.ts";
-import { commandOrReply, reply } from "../reply.ts";
+import { commandOrReply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /** A gate check run's external id: it names the approval request itself. */
@@ -18,6 +18,7 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
   engine,
   github,
   registry,
+  reply,
 }) => {
   const {
     check_run: checkRun,
@@ -58,7 +59,7 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
     );
     return { outcome: `refused: ${sender.login} may not decide gates`, runId: run.id };
   }
-  return commandOrReply(octokit, target, "The button did nothing", run.id, async () => {
+  return commandOrReply(reply, octokit, target, "The button did nothing", run.id, async () => {
     await engine.signalApproval({
       runId: run.id,
       approvalId: gate.id,

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Engine } from "../../engine/create-engine.ts";
 import type { Registry } from "../../registry/types.ts";
 import type { GitHubAccess } from "../github-access.ts";
+import type { Reply } from "../reply.ts";
 
 /** What every delivery handler gets: the delivery, and the ways to act on it. */
 export interface DeliveryContext<E extends EmitterWebhookEventName = EmitterWebhookEventName> {
@@ -14,6 +15,8 @@ export interface DeliveryContext<E extends EmitterWebhookEventName = EmitterWebh
   log: Logger;
   /** The agent for repositories whose config names none (DEVFLOW_AGENT). */
   defaultAgent: string | undefined;
+  /** Answers a person; never twice for one delivery, retries included. */
+  reply: Reply;
 }
 
 /** What happened, in a few words, recorded on the delivery (`started run`, `ignored: …`). */

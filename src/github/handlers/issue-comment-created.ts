@@ -1,5 +1,5 @@
 import { mayActHere } from "../may-act.ts";
-import { commandOrReply, reply } from "../reply.ts";
+import { commandOrReply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 export const COMMANDS = [
@@ -37,6 +37,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
   engine,
   github,
   registry,
+  reply,
 }) => {
   const { comment, issue, repository, sender, installation } = payload;
   const parsed = parseCommand(comment.body);
@@ -97,7 +98,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
     return { outcome: `refused: ${sender.login} may not steer runs`, runId: run.id };
   }
   const clientToken = `comment:${comment.id}`;
-  return commandOrReply(octokit, target, "Nothing changed", run.id, async () => {
+  return commandOrReply(reply, octokit, target, "Nothing changed", run.id, async () => {
     switch (parsed.command) {
       case "approve":
       case "reject":

@@ -1,7 +1,6 @@
 import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
 import { isDevflowError } from "../../errors.ts";
 import { mayAct } from "../may-act.ts";
-import { reply } from "../reply.ts";
 import { REPO_CONFIG_PATH, readRepoConfig } from "../repo-config.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
@@ -25,6 +24,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   github,
   registry,
   defaultAgent,
+  reply,
 }) => {
   const { issue, repository, sender, installation } = payload;
   const label = payload.label?.name;

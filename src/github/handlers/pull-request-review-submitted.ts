@@ -1,5 +1,5 @@
 import { mayActHere } from "../may-act.ts";
-import { commandOrReply, reply } from "../reply.ts";
+import { commandOrReply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /**
@@ -12,6 +12,7 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
   engine,
   github,
   registry,
+  reply,
 }) => {
   const { review, pull_request: pullRequest, repository, installation, sender } = payload;
   const state = review.state.toLowerCase();
@@ -62,16 +63,23 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
           body: comment.body,
         }))
       : [];
-  return commandOrReply(octokit, target, "The review did not decide the gate", run.id, async () => {
-    await engine.signalApproval({
-      runId: run.id,
-      approvalId: gate.id,
-      action: state === "approved" ? "approve" : "request_changes",
-      clientToken: `review:${review.id}`,
-      actor: reviewer.login,
-      body: review.body ?? "",
-      comments,
-    });
-    return { outcome: `${state}: ${gate.gateKey}`, runId: run.id };
-  });
+  return commandOrReply(
+    reply,
+    octokit,
+    target,
+    "The review did not decide the gate",
+    run.id,
+    async () => {
+      await engine.signalApproval({
+        runId: run.id,
+        approvalId: gate.id,
+        action: state === "approved" ? "approve" : "request_changes",
+        clientToken: `review:${review.id}`,
+        actor: reviewer.login,
+        body: review.body ?? "",
+        comments,
+      });
+      return { outcome: `${state}: ${gate.gateKey}`, runId: run.id };
+    },
+  );
 };
