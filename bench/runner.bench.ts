@@ -28,6 +28,16 @@ const socketPath = process.env.DOCKER_HOST?.startsWith("unix://")
   : undefined;
 const scratch = (label: string) => mkdtempSync(join(tmpdir(), `devflow-bench-${label}-`));
 
+// Without an engine and the image there is nothing to measure: say so, and let `npm run bench` go on.
+try {
+  execFileSync("docker", ["image", "inspect", image], { stdio: "ignore" });
+} catch {
+  console.log(
+    `devflow runner benchmark skipped: no Docker Engine at ${process.env.DOCKER_HOST ?? "the default socket"} with the image ${image} (bash .ci/run sets both up)`,
+  );
+  process.exit(0);
+}
+
 function timeIt(fn: () => void): number {
   const start = performance.now();
   fn();
