@@ -21,20 +21,17 @@ export function createDevflowApp({
   return (app) => {
     app.on(WEBHOOK_EVENTS, async (context) => {
       const started = performance.now();
-      const { duplicate } = await recordDelivery({ db, boss, event: context }).catch(
-        (error: unknown) => {
-          metrics?.observeWebhook((performance.now() - started) / 1000, "failed");
-          throw error;
-        },
-      );
-      metrics?.observeWebhook(
-        (performance.now() - started) / 1000,
-        duplicate ? "duplicate" : "queued",
-      );
-      context.log.info(
-        { deliveryId: context.id, event: context.name, duplicate },
-        duplicate ? "delivery seen before" : "delivery queued",
-      );
+      let outcome: "queued" | "duplicate" | "failed" = "failed";
+      try {
+        const { duplicate } = await recordDelivery({ db, boss, event: context });
+        outcome = duplicate ? "duplicate" : "queued";
+        context.log.info(
+          { deliveryId: context.id, event: context.name, duplicate },
+          duplicate ? "delivery seen before" : "delivery queued",
+        );
+      } finally {
+        metrics?.observeWebhook((performance.now() - started) / 1000, outcome);
+      }
     });
   };
 }

@@ -17,7 +17,7 @@ export async function withEngine<T>(
   fn: (engine: Engine) => Promise<T>,
 ): Promise<T> {
   const log = createLogger({ level: "warn", role: "cli", stderr: true });
-  const opened = await openDatabaseUrl({ settings, log, reuseRunning: true });
+  const opened = await openDatabaseUrl({ settings, log, embedded: "join-or-start" });
   const database = createDatabase({ url: opened.url, max: 2 });
   const boss = new PgBoss({
     connectionString: opened.url,

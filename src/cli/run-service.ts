@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { openDatabaseUrl, runningEmbeddedUrl } from "../db/open-database-url.ts";
-import { DevflowError } from "../errors.ts";
+import { openDatabaseUrl } from "../db/open-database-url.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
 import {
   createProbot,
@@ -66,17 +65,12 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
           baseUrl: credentials.baseUrl,
           metrics,
         });
-  if (role === "worker" && settings.databaseUrl === undefined) {
-    // A worker joins a server's database; one of its own would serve nobody.
-    if ((await runningEmbeddedUrl(settings.dataDir)) === undefined) {
-      throw new DevflowError("devflow worker has no database to join", {
-        class: "fatal",
-        code: "worker_without_database",
-        recoveryHint: `set DATABASE_URL to the devflow server's PostgreSQL, or run devflow start on ${settings.dataDir} first`,
-      });
-    }
-  }
-  const database = await openDatabaseUrl({ settings, log, reuseRunning: role === "worker" });
+  // A worker joins a server's database; one of its own would serve nobody.
+  const database = await openDatabaseUrl({
+    settings,
+    log,
+    embedded: role === "worker" ? "join" : "start",
+  });
   const devflow = await startDevflow({
     databaseUrl: database.url,
     limits: {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import type { Logger } from "pino";
+import { DevflowError } from "../errors.ts";
 import type { Settings } from "../settings.ts";
 import { embeddedUrl, startEmbeddedPostgres } from "./embedded-postgres.ts";
 
@@ -18,19 +19,30 @@ export interface OpenedDatabase {
 export async function openDatabaseUrl({
   settings,
   log,
-  reuseRunning = false,
+  embedded = "start",
 }: {
   settings: Settings;
   log: Logger;
-  /** For short commands (`devflow runs`, `doctor`): use the embedded cluster a running devflow started. */
-  reuseRunning?: boolean;
+  /**
+   * Without DATABASE_URL: `start` the embedded cluster (`devflow start`); `join` the
+   * one a running devflow started, or fail (`devflow worker`); or join it when it
+   * runs and start it for the moment otherwise (`devflow runs`).
+   */
+  embedded?: "start" | "join" | "join-or-start";
 }): Promise<OpenedDatabase> {
   if (settings.databaseUrl !== undefined) {
     return { url: settings.databaseUrl, embedded: false, stop: async () => {} };
   }
-  if (reuseRunning) {
+  if (embedded !== "start") {
     const running = await runningEmbeddedUrl(settings.dataDir);
     if (running !== undefined) return { url: running, embedded: true, stop: async () => {} };
+    if (embedded === "join") {
+      throw new DevflowError(`no devflow is running on ${settings.dataDir} to join`, {
+        class: "fatal",
+        code: "no_database_to_join",
+        recoveryHint: `set DATABASE_URL to the devflow server's PostgreSQL, or run devflow start on ${settings.dataDir} first`,
+      });
+    }
   }
   log.info(
     { dataDir: settings.dataDir, port: settings.embeddedPostgresPort },

@@ -71,9 +71,7 @@ function instrument(octokit: ProbotOctokit, metrics: Metrics): void {
     metrics.observeGitHubRequest({
       method,
       status,
-      ...(Number.isFinite(remaining) &&
-      Number.isFinite(limit) &&
-      headers?.["x-ratelimit-remaining"] !== undefined
+      ...(Number.isFinite(remaining) && Number.isFinite(limit)
         ? {
             rateLimit: {
               resource: typeof resource === "string" ? resource : "core",

@@ -36,7 +36,7 @@ describe("the devflow command line", () => {
   it("devflow worker without a database to join says how to give it one, and exits 1", async () => {
     const lonely = await runDevflow(["worker"], { DEVFLOW_DATA_DIR: tempDir("no-server") });
     expect(lonely.code).toBe(1);
-    expect(lonely.stderr).toContain("devflow worker has no database to join");
+    expect(lonely.stderr).toContain("no devflow is running on");
     expect(lonely.stderr).toContain("set DATABASE_URL");
   });
 
