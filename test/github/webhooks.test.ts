@@ -363,6 +363,16 @@ describe("steering a run from GitHub", () => {
     );
     expect((await processed(approved.id)).outcome).toBe("approve: spec_approved");
     await h.waitForGate(runId, "phase_plan_approved");
+    const asked = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow status", "mallory"),
+    );
+    expect((await processed(asked.id)).outcome).toBe("answered: status");
+    expect(comments.at(-1)?.body).toContain(
+      `**devflow** run \`${runId}\` (development@1) is **awaiting approval** at gate \`phase_plan_approved\`.`,
+    );
+    expect(comments.at(-1)?.body).toContain("| spec | completed | 1 |");
     const help = await sendWebhook(server.port, "issue_comment", comment(issue, "/devflow help"));
     await processed(help.id);
     expect(comments.at(-1)?.body).toContain("/devflow retry");

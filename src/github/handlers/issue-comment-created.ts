@@ -1,4 +1,5 @@
 import { mayActHere } from "../may-act.ts";
+import { renderRunSummary } from "../publish/render-run-status.ts";
 import { commandOrReply } from "../reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
@@ -70,15 +71,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
   }
   if (parsed.command === "status") {
     const status = await engine.getRunStatus(run.id);
-    const gate = status.approvals.find((approval) => approval.state === "pending");
-    const lines = status.phases.map(
-      (phase) => `| ${phase.phaseKey} | ${phase.state} | ${phase.attempts} |`,
-    );
-    await reply(
-      octokit,
-      target,
-      `Run \`${run.id}\` is **${status.run.state}**${gate === undefined ? "" : `, waiting at gate \`${gate.gateKey}\``}.\n\n| phase | state | attempts |\n|---|---|---|\n${lines.join("\n")}`,
-    );
+    await reply(octokit, target, renderRunSummary(status, run.pullRequestNumber));
     return { outcome: "answered: status", runId: run.id };
   }
   const permission = await mayActHere({

@@ -19,10 +19,19 @@ const NEXT_STEP: Record<string, string> = {
 
 /** The run's status as the issue's one devflow comment shows it. */
 export function renderRunStatus(status: RunStatus, pullRequestNumber: number | null): string {
+  const marker = `<!-- devflow-status:${status.run.id} -->\n`;
+  return marker + renderRunSummary(status, pullRequestNumber, COMMENT_LIMIT - marker.length);
+}
+
+/** The run's state, next step, failure, phases and branch: the status comment and `/devflow status`. */
+export function renderRunSummary(
+  status: RunStatus,
+  pullRequestNumber: number | null,
+  limit = COMMENT_LIMIT,
+): string {
   const { run } = status;
   const gate = status.approvals.find((approval) => approval.state === "pending");
   const lines = [
-    `<!-- devflow-status:${run.id} -->`,
     `**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is **${run.state.replaceAll("_", " ")}**${gate === undefined ? "" : ` at gate \`${gate.gateKey}\``}.`,
     "",
   ];
@@ -41,7 +50,7 @@ export function renderRunStatus(status: RunStatus, pullRequestNumber: number | n
     "",
     `Branch \`${run.branch}\`${pullRequestNumber === null ? "" : `, pull request #${pullRequestNumber}`}.`,
   );
-  return cut(lines.join("\n"), COMMENT_LIMIT, "in devflow's database");
+  return cut(lines.join("\n"), limit, "in devflow's database");
 }
 
 /** The run's pull request body: what it closes, and a live table of its phases and gates. */
