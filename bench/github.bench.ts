@@ -30,9 +30,10 @@ import {
   API,
   APP_ID,
   appPrivateKey,
-  example,
   freePort,
-  INSTALLATION_ID,
+  gateClickPayload,
+  labeledPayload,
+  reviewPayload,
   sendWebhook,
   WEBHOOK_SECRET,
 } from "../test/helpers/github-fixtures.ts";
@@ -49,23 +50,6 @@ const credentials = {
   webhookSecret: WEBHOOK_SECRET,
   baseUrl: API,
 };
-
-function labeledPayload(issue: number, repository: string, cloneUrl: string, body: string) {
-  const payload = example("issues", "labeled");
-  payload.label = { ...payload.label, name: "devflow" };
-  payload.issue = { ...payload.issue, number: issue, title: `Widget ${issue}`, body };
-  payload.repository = {
-    ...payload.repository,
-    id: 77,
-    full_name: repository,
-    name: repository.split("/")[1],
-    default_branch: "main",
-    clone_url: cloneUrl,
-  };
-  payload.sender = { ...payload.sender, login: "alice", type: "User" };
-  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
-  return payload;
-}
 
 interface Load {
   perSecond: number;
@@ -171,7 +155,11 @@ async function webhookThroughput(url: string): Promise<void> {
     app.on("issues.labeled", async () => {});
   });
   await bare.start();
-  const payload = labeledPayload(1, "octo/bench", "https://github.com/octo/bench.git", "Bench.");
+  const payload = labeledPayload({
+    issue: 1,
+    repository: "octo/bench",
+    cloneUrl: "https://github.com/octo/bench.git",
+  });
   try {
     // Warm-up for both, not measured.
     await load(bare.port, payload, 300, CONCURRENCY);
@@ -237,7 +225,7 @@ async function restCallsPerRun(url: string): Promise<void> {
     const sent = await sendWebhook(
       server.port,
       "issues",
-      labeledPayload(7, repository, createBareRemote(), body),
+      labeledPayload({ issue: 7, repository, cloneUrl: createBareRemote(), body }),
     );
     const runId = await waitFor("the run", async () => {
       const [row] = await db
@@ -261,17 +249,14 @@ async function restCallsPerRun(url: string): Promise<void> {
         .where(eq(runs.id, runId));
       return row?.pr ?? undefined;
     });
-    const review = example("pull_request_review", "submitted");
-    review.review = {
-      ...review.review,
+    const review = reviewPayload({
+      repository,
+      pullRequest: pr,
       id: 901,
       state: "approved",
       body: "Spec is right.",
-      user: { ...review.review.user, login: "bob", type: "User" },
-    };
-    review.pull_request = { ...review.pull_request, number: pr };
-    review.repository = { ...review.repository, full_name: repository, default_branch: "main" };
-    review.installation = { id: INSTALLATION_ID, node_id: "x" };
+      user: "bob",
+    });
     await sendWebhook(server.port, "pull_request_review", review);
     const plan = await pendingGate("phase_plan_approved");
     await waitFor("the plan gate's check run", async () =>
@@ -279,12 +264,7 @@ async function restCallsPerRun(url: string): Promise<void> {
         (entry) => entry.kind === "check" && entry.body.includes(`devflow-gate:${plan.id}`),
       ),
     );
-    const click = example("check_run", "requested_action");
-    click.check_run = { ...click.check_run, external_id: `devflow-gate:${plan.id}` };
-    click.requested_action = { identifier: "approve" };
-    click.repository = { ...click.repository, full_name: repository, default_branch: "main" };
-    click.sender = { ...click.sender, login: "alice", type: "User" };
-    click.installation = { id: INSTALLATION_ID, node_id: "x" };
+    const click = gateClickPayload({ repository, externalId: `devflow-gate:${plan.id}` });
     await sendWebhook(server.port, "check_run", click);
     await waitFor("the run to complete", async () => {
       const status = await devflow.engine.getRunStatus(runId);

@@ -18,7 +18,10 @@ import {
   appPrivateKey,
   example,
   freePort,
+  gateClickPayload,
   INSTALLATION_ID,
+  labeledPayload,
+  reviewPayload,
   sendWebhook,
   WEBHOOK_SECRET,
   webhookExamples,
@@ -85,25 +88,14 @@ function labeled(
   body = "Please add a widget.",
   fullName = REPO,
 ) {
-  const payload = example("issues", "labeled");
-  payload.label = { ...payload.label, name: label };
-  payload.issue = { ...payload.issue, number: issueNumber, title: `Widget ${issueNumber}`, body };
-  payload.repository = {
-    ...payload.repository,
-    id: 77,
-    full_name: fullName,
-    name: fullName.split("/")[1],
-    owner: { ...payload.repository.owner, login: "octo" },
-    default_branch: "main",
-    clone_url: remote,
-  };
-  payload.sender = {
-    ...payload.sender,
-    login: sender,
-    type: sender.endsWith("[bot]") ? "Bot" : "User",
-  };
-  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
-  return payload;
+  return labeledPayload({
+    issue: issueNumber,
+    repository: fullName,
+    cloneUrl: remote,
+    sender,
+    label,
+    body,
+  });
 }
 
 const processed = (id: string) =>
@@ -396,20 +388,8 @@ describe("steering a run from GitHub", () => {
 
   it("a review: Request changes reruns the phase with the body and inline comments; Approve approves", async () => {
     const { runId, pr } = await runAtSpecGate();
-    const review = (state: string, id: number, body: string, user = "bob") => {
-      const payload = example("pull_request_review", "submitted");
-      payload.review = {
-        ...payload.review,
-        id,
-        state,
-        body,
-        user: { ...payload.review.user, login: user, type: "User" },
-      };
-      payload.pull_request = { ...payload.pull_request, number: pr };
-      payload.repository = { ...payload.repository, full_name: REPO, default_branch: "main" };
-      payload.installation = { id: INSTALLATION_ID, node_id: "x" };
-      return payload;
-    };
+    const review = (state: string, id: number, body: string, user = "bob") =>
+      reviewPayload({ repository: REPO, pullRequest: pr, id, state, body, user });
     nock(API)
       .get(`/repos/octo/widgets/pulls/${pr}/reviews/555/comments`)
       .query(true)
@@ -448,12 +428,7 @@ describe("steering a run from GitHub", () => {
 
   it("a check-run button finds its gate by the external id; closing the pull request aborts the run", async () => {
     const { runId, gate, pr } = await runAtSpecGate();
-    const click = example("check_run", "requested_action");
-    click.check_run = { ...click.check_run, external_id: `devflow-gate:${gate.id}` };
-    click.requested_action = { identifier: "approve" };
-    click.repository = { ...click.repository, full_name: REPO, default_branch: "main" };
-    click.sender = { ...click.sender, login: "alice", type: "User" };
-    click.installation = { id: INSTALLATION_ID, node_id: "x" };
+    const click = gateClickPayload({ repository: REPO, externalId: `devflow-gate:${gate.id}` });
     const sent = await sendWebhook(server.port, "check_run", click);
     expect((await processed(sent.id)).outcome).toBe("approve: spec_approved");
     const closed = example("pull_request", "closed");
@@ -498,17 +473,14 @@ describe("the whole story", () => {
     const spec = await h.waitForGate(runId, "spec_approved");
     expect(spec.state).toBe("pending");
 
-    const review = example("pull_request_review", "submitted");
-    review.review = {
-      ...review.review,
+    const review = reviewPayload({
+      repository: STORY,
+      pullRequest: pr,
       id: 900 + issue,
       state: "approved",
       body: "Spec is right.",
-      user: { ...review.review.user, login: "bob", type: "User" },
-    };
-    review.pull_request = { ...review.pull_request, number: pr };
-    review.repository = { ...review.repository, full_name: STORY, default_branch: "main" };
-    review.installation = { id: INSTALLATION_ID, node_id: "x" };
+      user: "bob",
+    });
     await processed((await sendWebhook(server.port, "pull_request_review", review)).id);
 
     const plan = await h.waitForGate(runId, "phase_plan_approved");
@@ -536,12 +508,7 @@ describe("the whole story", () => {
       "request_changes",
       "reject",
     ]);
-    const click = example("check_run", "requested_action");
-    click.check_run = { ...click.check_run, external_id: gateCheck.external_id };
-    click.requested_action = { identifier: "approve" };
-    click.repository = { ...click.repository, full_name: STORY, default_branch: "main" };
-    click.sender = { ...click.sender, login: "alice", type: "User" };
-    click.installation = { id: INSTALLATION_ID, node_id: "x" };
+    const click = gateClickPayload({ repository: STORY, externalId: gateCheck.external_id });
     await processed((await sendWebhook(server.port, "check_run", click)).id);
 
     const done = await h.waitForState(runId, "completed", 60_000);

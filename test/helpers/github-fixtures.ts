@@ -40,6 +40,89 @@ export function example(event: string, action?: string): Record<string, any> {
   return structuredClone(found) as Record<string, any>;
 }
 
+/** A documented `issues.labeled` payload for `issue` of `repository`, cloned from `cloneUrl`. */
+export function labeledPayload(options: {
+  issue: number;
+  repository: string;
+  cloneUrl: string;
+  sender?: string;
+  label?: string;
+  body?: string;
+}) {
+  const { issue, repository, cloneUrl, sender = "alice", label = "devflow" } = options;
+  const payload = example("issues", "labeled");
+  payload.label = { ...payload.label, name: label };
+  payload.issue = {
+    ...payload.issue,
+    number: issue,
+    title: `Widget ${issue}`,
+    body: options.body ?? "Please add a widget.",
+  };
+  payload.repository = {
+    ...payload.repository,
+    id: 77,
+    full_name: repository,
+    name: repository.split("/")[1],
+    owner: { ...payload.repository.owner, login: repository.split("/")[0] },
+    default_branch: "main",
+    clone_url: cloneUrl,
+  };
+  payload.sender = {
+    ...payload.sender,
+    login: sender,
+    type: sender.endsWith("[bot]") ? "Bot" : "User",
+  };
+  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+  return payload;
+}
+
+/** A documented `pull_request_review.submitted` payload: `user`'s review `id` of `pullRequest`. */
+export function reviewPayload(options: {
+  repository: string;
+  pullRequest: number;
+  id: number;
+  state: string;
+  body: string;
+  user: string;
+}) {
+  const payload = example("pull_request_review", "submitted");
+  payload.review = {
+    ...payload.review,
+    id: options.id,
+    state: options.state,
+    body: options.body,
+    user: { ...payload.review.user, login: options.user, type: "User" },
+  };
+  payload.pull_request = { ...payload.pull_request, number: options.pullRequest };
+  payload.repository = {
+    ...payload.repository,
+    full_name: options.repository,
+    default_branch: "main",
+  };
+  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+  return payload;
+}
+
+/** A documented `check_run.requested_action` payload: `sender` pressed `action` on the check run `externalId`. */
+export function gateClickPayload(options: {
+  repository: string;
+  externalId: string;
+  action?: string;
+  sender?: string;
+}) {
+  const payload = example("check_run", "requested_action");
+  payload.check_run = { ...payload.check_run, external_id: options.externalId };
+  payload.requested_action = { identifier: options.action ?? "approve" };
+  payload.repository = {
+    ...payload.repository,
+    full_name: options.repository,
+    default_branch: "main",
+  };
+  payload.sender = { ...payload.sender, login: options.sender ?? "alice", type: "User" };
+  payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+  return payload;
+}
+
 export interface SentDelivery {
   id: string;
   status: number;
