@@ -8,6 +8,7 @@ import { createAppAuth } from "@octokit/auth-app";
 import Docker from "dockerode";
 import pg from "pg";
 import { AGENT_ADAPTERS } from "../agents/agent-adapters.ts";
+import { APPLIED_MIGRATIONS_TABLE, knownMigrations } from "../db/migrate.ts";
 import { runningEmbeddedUrl } from "../db/open-database-url.ts";
 import { readSettings, type Settings } from "../settings.ts";
 
@@ -240,14 +241,11 @@ async function checkDatabase(settings: Settings): Promise<Check[]> {
       status: "ok",
       detail: `PostgreSQL ${version.rows[0]?.v} at ${shown}`,
     });
-    const journal = JSON.parse(
-      await readFile(new URL("../db/migrations/meta/_journal.json", import.meta.url), "utf8"),
-    ) as { entries: unknown[] };
+    const known = knownMigrations();
     const applied = await client
-      .query<{ n: string }>("select count(*) as n from drizzle.__drizzle_migrations")
+      .query<{ n: string }>(`select count(*) as n from ${APPLIED_MIGRATIONS_TABLE}`)
       .then((result) => Number(result.rows[0]?.n ?? 0))
       .catch(() => 0);
-    const known = journal.entries.length;
     checks.push(
       applied === known
         ? { name: "migrations", status: "ok", detail: `all ${known} applied` }

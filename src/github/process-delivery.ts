@@ -42,13 +42,13 @@ export async function processDelivery(
   const log = deps.log.child({ event: delivery.event, action: delivery.action });
   const key = delivery.action === null ? delivery.event : `${delivery.event}.${delivery.action}`;
   const handlers = DELIVERY_HANDLERS as unknown as Record<string, AnyHandler | undefined>;
-  const handler = handlers[key] ?? handlers[delivery.event];
-  let result: DeliveryOutcome;
-  const handlerKey = handlers[key] === undefined ? delivery.event : key;
+  const handlerKey = handlers[key] !== undefined ? key : delivery.event;
+  const handler = handlers[handlerKey];
   const problems =
     handler === undefined || delivery.payload === null
       ? []
       : payloadProblems(handlerKey, delivery.payload);
+  let result: DeliveryOutcome;
   if (handler === undefined || delivery.payload === null) {
     result = { outcome: `ignored: devflow does not act on ${key}` };
   } else if (problems.length > 0) {
