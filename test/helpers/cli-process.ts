@@ -80,25 +80,25 @@ export async function runDevflow(
   return { code, stdout, stderr };
 }
 
-/** Waits until GET /healthz on `port` answers 200, or `process` exits first. */
+/** Waits until GET /healthz on `port` answers 200, or `devflow` exits first. */
 export async function waitForHealthy(
   port: number,
-  process: DevflowProcess,
+  devflow: DevflowProcess,
   timeoutMs = 90_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
-  void process.exited.then(() => {
+  void devflow.exited.then(() => {
     exited = true;
   });
   for (;;) {
-    if (exited) throw new Error(`devflow exited before it was healthy:\n${process.output()}`);
+    if (exited) throw new Error(`devflow exited before it was healthy:\n${devflow.output()}`);
     try {
       const response = await fetch(`http://127.0.0.1:${port}/healthz`);
       if (response.status === 200) return;
     } catch {}
     if (Date.now() > deadline) {
-      throw new Error(`devflow was not healthy after ${timeoutMs} ms:\n${process.output()}`);
+      throw new Error(`devflow was not healthy after ${timeoutMs} ms:\n${devflow.output()}`);
     }
     await sleep(100);
   }
