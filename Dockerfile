@@ -18,15 +18,23 @@ FROM base AS runner
 # Which agent CLIs to install (each needs the network at build time): any of
 # claude-code, codex, aider, separated by commas; empty for none.
 ARG AGENT_CLIS=claude-code,codex,aider
+ARG CLAUDE_CODE_VERSION=latest
+ARG CODEX_VERSION=latest
 RUN set -e; \
-    case ",${AGENT_CLIS}," in *,claude-code,*) npm install -g @anthropic-ai/claude-code ;; esac; \
-    case ",${AGENT_CLIS}," in *,codex,*) npm install -g @openai/codex ;; esac; \
+    case ",${AGENT_CLIS}," in *,claude-code,*) npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" ;; esac; \
+    case ",${AGENT_CLIS}," in *,codex,*) npm install -g "@openai/codex@${CODEX_VERSION}" ;; esac; \
     case ",${AGENT_CLIS}," in *,aider,*) \
       apt-get update && apt-get install -y --no-install-recommends pipx && rm -rf /var/lib/apt/lists/* \
       && PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install aider-chat ;; esac; \
     node --version; git --version
 # The scripted agent runs here exactly as a real agent CLI would.
 COPY src/agents/scripted/ /opt/devflow/agents/scripted/
+# Agents run as an unprivileged user (uid 1000), on a read-only root file system
+# with tmpfs for /tmp and the home directory; devflow mounts the workspace, the
+# execution's directory and its egress proxy's socket, and nothing else.
+RUN mkdir -p /workspace /home/agent /devflow && chown 1000:1000 /workspace /home/agent
+USER 1000:1000
+ENV HOME=/home/agent
 WORKDIR /workspace
 CMD ["node", "/opt/devflow/agents/scripted/cli.ts"]
 

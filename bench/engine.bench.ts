@@ -65,6 +65,7 @@ try {
       staleAfterMs: 60_000,
       sweepIntervalSeconds: 3600,
       defaultAgent: "scripted",
+      egressAllow: [],
     },
     workers: true,
     runner: createInProcessRunner(),

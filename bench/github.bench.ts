@@ -102,6 +102,7 @@ async function startDevflowFor(
       staleAfterMs: 60_000,
       sweepIntervalSeconds: 3600,
       defaultAgent: "scripted",
+      egressAllow: [],
     },
     workers,
     runner: createInProcessRunner(),

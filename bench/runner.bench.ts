@@ -93,6 +93,8 @@ for (let i = 0; i < N; i += 1) {
     ioDir,
     command,
     passEnv: [],
+    readOnly: [],
+    egress: { rules: [] },
     timeoutMs: 60_000,
   });
   const exit = await runner.wait(handle);
@@ -126,6 +128,7 @@ const devflow = await startDevflow({
     staleAfterMs: 120_000,
     sweepIntervalSeconds: 3600,
     defaultAgent: "scripted",
+    egressAllow: [],
   },
   workers: true,
   runner,

@@ -1,6 +1,6 @@
 import type { Job, Queue } from "pg-boss";
 import { type ExecutePhasePayload, QUEUES } from "../src/engine/outbox.ts";
-import { type ExecuteAttemptDeps, executeAttempt } from "../src/runner/execute-attempt.ts";
+import { type ExecuteAttemptDeps, executeAttempt } from "../src/runner/attempt/execute-attempt.ts";
 
 export type { ExecutePhasePayload };
 

@@ -6,8 +6,10 @@ import { QUEUES } from "../src/engine/outbox.ts";
 import type { GitHubAccess } from "../src/github/github-access.ts";
 import { type LogContext, withLogContext } from "../src/log.ts";
 import type { Registry } from "../src/registry/types.ts";
-import type { ExecuteAttemptDeps } from "../src/runner/execute-attempt.ts";
+import type { ExecuteAttemptDeps } from "../src/runner/attempt/execute-attempt.ts";
 import type { Runner } from "../src/runner/runner.ts";
+import type { EgressRule } from "../src/runner/sandbox/egress-policy.ts";
+import type { Secrets } from "../src/security/secrets.ts";
 import * as admitRuns from "./admit-runs.ts";
 import * as advanceRun from "./advance-run.ts";
 import * as cleanupRun from "./cleanup-run.ts";
@@ -25,6 +27,8 @@ export interface JobSettings {
   staleAfterMs: number;
   sweepIntervalSeconds: number;
   defaultAgent: string | undefined;
+  /** The operator's egress rules for agents (DEVFLOW_EGRESS_ALLOW). */
+  egressAllow: EgressRule[];
 }
 
 function queues(settings: JobSettings): Queue[] {
@@ -72,6 +76,8 @@ export interface WorkerDeps {
   settings: JobSettings;
   workspaces: ExecuteAttemptDeps["workspaces"];
   executionsDir: string;
+  /** The values devflow never pushes or publishes. */
+  secrets: Secrets;
   /** GitHub, as the app; webhook deliveries are processed only where it is configured. */
   github?: GitHubAccess | undefined;
   /** Aborted when this process is stopping: running attempts hand their phase back. */
@@ -153,6 +159,8 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         shutdown: deps.shutdown,
         heartbeatMs: settings.heartbeatMs,
         attemptTimeoutMs: settings.attemptTimeoutSeconds * 1000,
+        egressAllow: settings.egressAllow,
+        secrets: deps.secrets,
       }),
     ),
     work(

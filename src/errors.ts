@@ -15,6 +15,7 @@ export const FAILURE_CATEGORIES = [
   "github_api",
   "git",
   "runner",
+  "secret_detected",
   "internal",
   "human",
 ] as const;

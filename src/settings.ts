@@ -1,4 +1,5 @@
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
+import { type EgressRule, parseEgressRule } from "./runner/sandbox/egress-policy.ts";
 
 export const RUNNER_BACKENDS = ["process", "docker", "in-process"] as const;
 export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];
@@ -21,6 +22,15 @@ export interface Settings {
     baseUrl: string;
   };
   runner: RunnerBackend;
+  /**
+   * How the process runner isolates agents: `bubblewrap`, or `none` only when the
+   * operator set DEVFLOW_INSECURE_NO_SANDBOX (agents can then read devflow's secrets).
+   */
+  sandbox: "bubblewrap" | "none";
+  /** Host paths every sandbox shows read-only (DEVFLOW_SANDBOX_READ_ONLY). */
+  sandboxReadOnly: string[];
+  /** Where agents may connect beyond their model API (DEVFLOW_EGRESS_ALLOW). */
+  egressAllow: EgressRule[];
   docker: {
     image: string;
     network: string;
@@ -33,6 +43,8 @@ export interface Settings {
   agent: string | undefined;
   agentModel: string | undefined;
   agentCommand: string | undefined;
+  /** Host variables the `command` agent gets (its model key), by name: DEVFLOW_AGENT_COMMAND_ENV. */
+  agentCommandEnv: string[];
   /** What agents may cost one run, in US dollars; undefined: no limit. */
   maxCostUsdPerRun: number | undefined;
   maxActiveRuns: number;
@@ -77,6 +89,31 @@ function positive(
   return value;
 }
 
+function egressRules(raw: string | undefined): EgressRule[] {
+  const entries = (raw ?? "").split(/[\s,]+/).filter((entry) => entry !== "");
+  return entries.map((entry) => {
+    try {
+      return parseEgressRule(entry, true);
+    } catch (error) {
+      throw new Error(`DEVFLOW_EGRESS_ALLOW: ${(error as Error).message}`);
+    }
+  });
+}
+
+function absolutePaths(name: string, raw: string | undefined): string[] {
+  const paths = (raw ?? "").split(/[:,]/).filter((path) => path !== "");
+  for (const path of paths) {
+    if (!isAbsolute(path)) throw new Error(`${name} must list absolute paths, got "${path}"`);
+  }
+  return paths;
+}
+
+function flag(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === "" || raw === "0" || raw === "false") return false;
+  if (raw === "1" || raw === "true") return true;
+  throw new Error(`${name} must be 1 or true (or unset), got "${raw}"`);
+}
+
 function optional(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
@@ -113,6 +150,11 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     logLevel: env.LOG_LEVEL ?? "info",
     runner: runnerBackend(env.DEVFLOW_RUNNER),
+    sandbox: flag("DEVFLOW_INSECURE_NO_SANDBOX", env.DEVFLOW_INSECURE_NO_SANDBOX)
+      ? "none"
+      : "bubblewrap",
+    sandboxReadOnly: absolutePaths("DEVFLOW_SANDBOX_READ_ONLY", env.DEVFLOW_SANDBOX_READ_ONLY),
+    egressAllow: egressRules(env.DEVFLOW_EGRESS_ALLOW),
     docker: {
       image: env.DEVFLOW_DOCKER_IMAGE || "devflow-runner:latest",
       network: env.DEVFLOW_DOCKER_NETWORK || "none",
@@ -124,6 +166,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     agent: optional(env.DEVFLOW_AGENT),
     agentModel: optional(env.DEVFLOW_AGENT_MODEL),
     agentCommand: optional(env.DEVFLOW_AGENT_COMMAND),
+    agentCommandEnv: (env.DEVFLOW_AGENT_COMMAND_ENV ?? "")
+      .split(/[\s,]+/)
+      .filter((name) => name !== ""),
     maxCostUsdPerRun: positive(env, "DEVFLOW_MAX_COST_USD_PER_RUN", undefined),
     maxActiveRuns: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS", 20),
     maxActiveRunsPerRepository: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS_PER_REPO", 5),

@@ -12,6 +12,7 @@ import { loadRegistry } from "./registry/load-registry.ts";
 import { storeRegistry } from "./registry/store-registry.ts";
 import type { Registry } from "./registry/types.ts";
 import type { Runner } from "./runner/runner.ts";
+import { createSecrets, type Secrets } from "./security/secrets.ts";
 
 /** The part of a graceful stop kept for handing running attempts back (at most half of it). */
 const HAND_BACK_MS = 10_000;
@@ -29,6 +30,8 @@ export interface StartDevflowOptions {
   executionsDir: string;
   /** GitHub as the app: enables processing of webhook deliveries. */
   github?: GitHubAccess;
+  /** The values devflow never pushes or publishes (none known: only token shapes are looked for). */
+  secrets?: Secrets;
   log?: Logger;
   registry?: Registry;
   /** Connections this process may hold; pg-boss takes its own on top. */
@@ -82,18 +85,30 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
       settings: options.jobs,
       workspaces: options.workspaces,
       executionsDir: options.executionsDir,
+      secrets: options.secrets ?? createSecrets(),
       github: options.github,
       shutdown: shutdown.signal,
     });
     const interval = options.jobs.sweepIntervalSeconds;
+    // Every worker host reaps its own leftovers: agent containers or processes of
+    // executions that are over (their worker died, or a stop did not take).
+    const reap = async () => {
+      const reaped = (await options.runner.reap?.((ids) => engine.executionsOver(ids))) ?? [];
+      if (reaped.length > 0)
+        log.warn({ executionIds: reaped }, "reaped agents of executions that are over");
+    };
     const sweep = () =>
-      boss
-        .send(
-          QUEUES.sweep,
-          { reason: "interval" },
-          { singletonKey: "sweep", singletonSeconds: interval },
-        )
-        .catch((error: unknown) => log.warn({ err: error }, "could not enqueue the sweep"));
+      reap()
+        .catch((error: unknown) => log.warn({ err: error }, "could not reap finished agents"))
+        .then(() =>
+          boss
+            .send(
+              QUEUES.sweep,
+              { reason: "interval" },
+              { singletonKey: "sweep", singletonSeconds: interval },
+            )
+            .catch((error: unknown) => log.warn({ err: error }, "could not enqueue the sweep")),
+        );
     await sweep();
     sweepTimer = setInterval(() => {
       sweep().catch(() => {});

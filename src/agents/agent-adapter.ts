@@ -1,4 +1,5 @@
 import type { AgentErrorReport } from "../runner/runner.ts";
+import { type EgressRule, ruleForUrl } from "../runner/sandbox/egress-policy.ts";
 import type { ScriptedScenario } from "./scripted/scenarios.ts";
 
 /** Paths as the agent sees them: host paths for a process, mount points in a container. */
@@ -31,6 +32,8 @@ export interface AgentOptions {
   model?: string;
   /** The `command` agent's command line, with {prompt}, {output}, {schema} placeholders. */
   command?: string;
+  /** Host variables the `command` agent gets, by name (its model key): DEVFLOW_AGENT_COMMAND_ENV. */
+  commandEnv?: string[];
 }
 
 export interface AgentCommand {
@@ -39,6 +42,13 @@ export interface AgentCommand {
   env: Record<string, string>;
   /** A file (in the agent's view) to feed to the agent on stdin. */
   stdinFile?: string;
+  /**
+   * Host files the command needs besides its program (a script it runs, the
+   * scripted agent's code): each one's directory is shown read-only in the sandbox.
+   */
+  tools?: string[];
+  /** Host variables the agent gets for this command, on top of the adapter's `passEnv`. */
+  passEnv?: readonly string[];
 }
 
 export interface AgentOutcome {
@@ -62,6 +72,11 @@ export interface AgentAdapter {
   readonly executable?: string;
   /** The variables of `passEnv` that hold a model key; one of them must be set (`devflow doctor`). */
   readonly keyEnv?: readonly string[];
+  /**
+   * Where the agent must connect to work: its model API — the endpoint the
+   * operator configured for it (a `named` rule), or the vendor's public one.
+   */
+  egress(env: NodeJS.ProcessEnv): EgressRule[];
   command(input: AgentCommandInput): AgentCommand;
   interpret(result: { exitCode: number | null; transcript: string }): AgentOutcome;
 }
@@ -112,4 +127,29 @@ export function readDevflowLines(transcript: string): AgentOutcome {
     }
   }
   return outcome;
+}
+
+/**
+ * The egress an adapter needs: the URL in the first of `urlEnv` that is set (the
+ * operator named it, so it may be a local or private endpoint), else the
+ * vendor's public API hosts.
+ */
+export function modelEndpoints(
+  env: NodeJS.ProcessEnv,
+  urlEnv: readonly string[],
+  publicHosts: readonly string[],
+): EgressRule[] {
+  const configured = urlEnv
+    .map((name) => env[name])
+    .filter((value): value is string => value !== undefined && value !== "");
+  const rules: EgressRule[] = [];
+  for (const url of configured) {
+    try {
+      rules.push(ruleForUrl(url, true));
+    } catch {
+      // Not a URL: the agent will say so itself.
+    }
+  }
+  if (configured.length > 0) return rules;
+  return publicHosts.map((host) => ({ host, port: 443, named: false }));
 }

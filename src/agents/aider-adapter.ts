@@ -1,4 +1,4 @@
-import type { AgentAdapter, AgentOutcome } from "./agent-adapter.ts";
+import { type AgentAdapter, type AgentOutcome, modelEndpoints } from "./agent-adapter.ts";
 
 function count(text: string): number {
   const value = Number.parseFloat(text);
@@ -13,9 +13,22 @@ function count(text: string): number {
  */
 export const aiderAdapter: AgentAdapter = {
   name: "aider",
-  passEnv: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
+  passEnv: [
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OPENAI_API_BASE",
+    "ANTHROPIC_BASE_URL",
+  ],
   executable: "aider",
   keyEnv: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
+  egress: (env) =>
+    modelEndpoints(
+      env,
+      ["OPENAI_API_BASE", "ANTHROPIC_BASE_URL"],
+      ["api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com", "openrouter.ai"],
+    ),
   command: ({ promptFile, options }) => ({
     argv: [
       "aider",

@@ -1,4 +1,4 @@
-import type { AgentAdapter, AgentOutcome } from "./agent-adapter.ts";
+import { type AgentAdapter, type AgentOutcome, modelEndpoints } from "./agent-adapter.ts";
 
 interface ClaudeResult {
   type?: string;
@@ -33,6 +33,7 @@ export const claudeCodeAdapter: AgentAdapter = {
   passEnv: ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"],
   executable: "claude",
   keyEnv: ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+  egress: (env) => modelEndpoints(env, ["ANTHROPIC_BASE_URL"], ["api.anthropic.com"]),
   command: ({ promptFile, options }) => ({
     argv: [
       "claude",
@@ -44,7 +45,14 @@ export const claudeCodeAdapter: AgentAdapter = {
       "bypassPermissions",
       ...(options.model === undefined ? [] : ["--model", options.model]),
     ],
-    env: {},
+    // Nothing but the model API: no telemetry, error reports or update checks, which
+    // the egress proxy would refuse anyway.
+    env: {
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      DISABLE_TELEMETRY: "1",
+      DISABLE_ERROR_REPORTING: "1",
+      DISABLE_AUTOUPDATER: "1",
+    },
     stdinFile: promptFile,
   }),
   interpret: ({ exitCode, transcript }) => {

@@ -1,4 +1,4 @@
-import type { AgentAdapter, AgentOutcome } from "./agent-adapter.ts";
+import { type AgentAdapter, type AgentOutcome, modelEndpoints } from "./agent-adapter.ts";
 
 interface CodexEvent {
   type?: string;
@@ -17,6 +17,7 @@ export const codexAdapter: AgentAdapter = {
   passEnv: ["OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL"],
   executable: "codex",
   keyEnv: ["OPENAI_API_KEY", "CODEX_API_KEY"],
+  egress: (env) => modelEndpoints(env, ["OPENAI_BASE_URL"], ["api.openai.com"]),
   command: ({ promptFile, options }) => ({
     argv: [
       "codex",

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
 import { DevflowError } from "../errors.ts";
 import { type AgentAdapter, readDevflowLines } from "./agent-adapter.ts";
 
@@ -10,6 +12,7 @@ import { type AgentAdapter, readDevflowLines } from "./agent-adapter.ts";
 export const commandAdapter: AgentAdapter = {
   name: "command",
   passEnv: [],
+  egress: () => [],
   command: ({ promptFile, outputPath, schemaFile, options }) => {
     const line = options.command?.trim();
     if (line === undefined || line === "") {
@@ -22,15 +25,16 @@ export const commandAdapter: AgentAdapter = {
         },
       );
     }
-    const argv = line
-      .split(/\s+/)
-      .map((part) =>
-        part
-          .replaceAll("{prompt}", promptFile)
-          .replaceAll("{output}", outputPath)
-          .replaceAll("{schema}", schemaFile),
-      );
-    return { argv, env: {} };
+    const parts = line.split(/\s+/);
+    const argv = parts.map((part) =>
+      part
+        .replaceAll("{prompt}", promptFile)
+        .replaceAll("{output}", outputPath)
+        .replaceAll("{schema}", schemaFile),
+    );
+    // The operator's own absolute paths (a script the program runs) must be visible to it.
+    const tools = parts.slice(1).filter((part) => isAbsolute(part) && existsSync(part));
+    return { argv, env: {}, tools, passEnv: options.commandEnv ?? [] };
   },
   interpret: ({ exitCode, transcript }) => {
     const outcome = readDevflowLines(transcript);

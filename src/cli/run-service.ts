@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { AGENT_ADAPTERS } from "../agents/agent-adapters.ts";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
 import {
@@ -12,9 +13,11 @@ import { createLogger } from "../log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import { createOpsHandler } from "../observability/ops-handler.ts";
 import { createRunner } from "../runner/create-runner.ts";
+import { probeBubblewrap } from "../runner/sandbox/probe-bubblewrap.ts";
 import { createGitWorkspaces } from "../runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../runner/workspaces/scratch-workspaces.ts";
 import { noGitCredentials } from "../runner/workspaces/workspaces.ts";
+import { createSecrets, secretsFromEnvironment } from "../security/secrets.ts";
 import type { Settings } from "../settings.ts";
 import { startDevflow } from "../start-devflow.ts";
 
@@ -38,6 +41,27 @@ async function appCredentials(settings: Settings): Promise<GitHubAppCredentials 
   return { appId, privateKey, webhookSecret, baseUrl };
 }
 
+/**
+ * Agents run only where they can be contained: a host that runs them with the
+ * process runner must be able to set up its sandbox, or devflow does not start.
+ * Running them unsandboxed takes DEVFLOW_INSECURE_NO_SANDBOX, and is said at every start.
+ */
+function checkSandbox(settings: Settings, log: ReturnType<typeof createLogger>): void {
+  if (settings.runner !== "process" || settings.workerConcurrency === 0) return;
+  if (settings.sandbox === "none") {
+    log.warn(
+      "DEVFLOW_INSECURE_NO_SANDBOX is set: agents run as plain processes and can read everything devflow can, its private key included",
+    );
+    return;
+  }
+  const probe = probeBubblewrap();
+  if (!probe.ok) {
+    throw new Error(
+      `agents cannot be sandboxed on this host: ${probe.problem}. Fix: ${probe.fix}. (DEVFLOW_WORKER_CONCURRENCY=0 runs no agents here.)`,
+    );
+  }
+}
+
 export interface RunServiceOptions {
   settings: Settings;
   /** `start` runs everything this version has; `worker` only the job workers. */
@@ -52,7 +76,20 @@ export interface RunServiceOptions {
  */
 export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
   const log = createLogger({ level: settings.logLevel, role });
+  checkSandbox(settings, log);
   const credentials = await appCredentials(settings);
+  const secrets = createSecrets(
+    secretsFromEnvironment(
+      process.env,
+      [
+        ...new Set([
+          ...[...AGENT_ADAPTERS.values()].flatMap((adapter) => adapter.keyEnv ?? []),
+          ...settings.agentCommandEnv,
+        ]),
+      ],
+      credentials?.privateKey,
+    ),
+  );
   const metrics = createMetrics();
   const probot = credentials === undefined ? undefined : createProbot(credentials, log);
   const github =
@@ -64,6 +101,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
           privateKey: credentials.privateKey,
           baseUrl: credentials.baseUrl,
           metrics,
+          secrets,
         });
   // A worker joins a server's database; one of its own would serve nobody.
   const database = await openDatabaseUrl({
@@ -83,14 +121,17 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       agentOptions: {
         ...(settings.agentModel === undefined ? {} : { model: settings.agentModel }),
         ...(settings.agentCommand === undefined ? {} : { command: settings.agentCommand }),
+        ...(settings.agentCommandEnv.length === 0 ? {} : { commandEnv: settings.agentCommandEnv }),
       },
       workerConcurrency: settings.workerConcurrency,
       heartbeatMs: settings.heartbeatMs,
       staleAfterMs: settings.staleAfterMs,
       sweepIntervalSeconds: settings.sweepIntervalSeconds,
       defaultAgent: settings.agent,
+      egressAllow: settings.egressAllow,
     },
     workers: true,
+    secrets,
     runner: createRunner(settings),
     workspaces: {
       git: createGitWorkspaces({

@@ -4,6 +4,7 @@ import { advanceRun } from "./advance-run.ts";
 import {
   appendTranscript,
   executionsForCleanup,
+  executionsOver,
   finishExecution,
   heartbeatExecution,
   markDisposed,
@@ -69,6 +70,7 @@ export function createEngine(deps: EngineDeps) {
     appendTranscript: bind(deps, appendTranscript),
     markDisposed: bind(deps, markDisposed),
     executionsForCleanup: bind(deps, executionsForCleanup),
+    executionsOver: bind(deps, executionsOver),
     recordCleanupFailure: bind(deps, recordCleanupFailure),
   };
 }

@@ -259,3 +259,30 @@ export async function recordCleanupFailure(
     );
   });
 }
+
+/**
+ * Which of these executions are over (ended, or their attempt no longer running):
+ * what a runner's reaper may remove. Ids this database does not know are not
+ * reported (they may belong to another devflow sharing the host).
+ */
+export async function executionsOver(
+  deps: EngineDeps,
+  executionIds: string[],
+): Promise<Set<string>> {
+  const valid = executionIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+  if (valid.length === 0) return new Set();
+  const rows = await deps.db
+    .select({
+      id: runnerExecutions.id,
+      state: runnerExecutions.state,
+      attemptState: phaseAttempts.state,
+    })
+    .from(runnerExecutions)
+    .innerJoin(phaseAttempts, eq(phaseAttempts.id, runnerExecutions.attemptId))
+    .where(inArray(runnerExecutions.id, valid));
+  return new Set(
+    rows
+      .filter((row) => row.state !== "running" || row.attemptState !== "running")
+      .map((row) => row.id),
+  );
+}

@@ -3,6 +3,7 @@ import { request } from "@octokit/request";
 import type { Probot, ProbotOctokit } from "probot";
 import type { Metrics } from "../observability/metrics.ts";
 import type { GitCredentials } from "../runner/workspaces/workspaces.ts";
+import type { Secrets } from "../security/secrets.ts";
 
 export interface GitHubAccess {
   /** An Octokit acting as the installation (Probot's, with retry and throttling). */
@@ -19,6 +20,8 @@ export interface GitHubAccessOptions {
   baseUrl: string;
   /** Counts every REST call and keeps the rate limit GitHub reports. */
   metrics?: Metrics | undefined;
+  /** Learns each installation token, and redacts every protected value from what devflow sends. */
+  secrets?: Secrets | undefined;
 }
 
 /**
@@ -32,12 +35,14 @@ export function createGitHubAccess({
   privateKey,
   baseUrl,
   metrics,
+  secrets,
 }: GitHubAccessOptions): GitHubAccess {
   const auth = createAppAuth({ appId, privateKey, request: request.defaults({ baseUrl }) });
   return {
     async octokitFor(installationId) {
       const octokit = await probot.auth(installationId);
       if (metrics !== undefined) instrument(octokit, metrics);
+      if (secrets !== undefined) redactRequests(octokit, secrets);
       return octokit;
     },
     async gitToken(installationId, repositoryId) {
@@ -47,6 +52,7 @@ export function createGitHubAccess({
         ...(repositoryId === null ? {} : { repositoryIds: [repositoryId] }),
         permissions: { contents: "write" },
       });
+      secrets?.add("an installation token", token);
       return token;
     },
   };
@@ -92,6 +98,34 @@ function instrument(octokit: ProbotOctokit, metrics: Metrics): void {
       const failed = error as { status?: number; response?: { headers?: ResponseHeaders } };
       observe(method, failed.status ?? 0, failed.response?.headers);
       throw error;
+    }
+  });
+}
+
+/** Request options that are not text devflow publishes. */
+const TRANSPORT = new Set(["method", "url", "baseUrl", "headers", "request", "mediaType"]);
+
+function redactValue(value: unknown, secrets: Secrets): unknown {
+  if (typeof value === "string") return secrets.redact(value);
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, redactValue(item, secrets)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * The last line of defence: every comment, check run, pull request body or title
+ * devflow sends has the values it protects replaced by `[redacted …]`. (What an
+ * agent produced was scanned before it was committed; this covers everything else.)
+ */
+function redactRequests(octokit: ProbotOctokit, secrets: Secrets): void {
+  octokit.hook.before("request", (options) => {
+    for (const [key, value] of Object.entries(options)) {
+      if (!TRANSPORT.has(key))
+        (options as Record<string, unknown>)[key] = redactValue(value, secrets);
     }
   });
 }

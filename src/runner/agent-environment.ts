@@ -24,7 +24,7 @@ export function agentEnvironment(
     DEVFLOW_ATTEMPT: String(request.attempt),
     DEVFLOW_EXECUTION_ID: request.executionId,
   };
-  for (const name of request.passEnv) {
+  for (const name of [...request.passEnv, ...(request.command.passEnv ?? [])]) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }

@@ -5,7 +5,9 @@ import { createInProcessRunner } from "./in-process-runner.ts";
 import type { Runner } from "./runner.ts";
 
 /** The runner backend `DEVFLOW_RUNNER` names. */
-export function createRunner(settings: Pick<Settings, "runner" | "docker">): Runner {
+export function createRunner(
+  settings: Pick<Settings, "runner" | "docker" | "sandbox" | "sandboxReadOnly">,
+): Runner {
   switch (settings.runner) {
     case "docker":
       return createDockerRunner({
@@ -21,6 +23,9 @@ export function createRunner(settings: Pick<Settings, "runner" | "docker">): Run
     case "in-process":
       return createInProcessRunner();
     default:
-      return createProcessRunner();
+      return createProcessRunner({
+        sandbox: settings.sandbox,
+        readOnly: settings.sandboxReadOnly,
+      });
   }
 }

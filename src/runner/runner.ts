@@ -1,8 +1,16 @@
 import type { AgentCommand, AgentView } from "../agents/agent-adapter.ts";
 import type { RunnerHandle } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
+import type { EgressPolicy } from "./sandbox/egress-policy.ts";
+import type { EgressDenial } from "./sandbox/egress-proxy.ts";
 
 export type { RunnerHandle };
+
+/** A host path shown read-only in the sandbox, at `target`. */
+export interface ReadOnlyMount {
+  source: string;
+  target: string;
+}
 
 /** One agent execution, as the phase job asks a runner backend for it. */
 export interface RunnerRequest {
@@ -19,6 +27,12 @@ export interface RunnerRequest {
   command: AgentCommand;
   /** Host environment variables the agent may have (its model key), by name. */
   passEnv: readonly string[];
+  /** Host paths the agent may read but not write (devflow's object store). */
+  readOnly: ReadOnlyMount[];
+  /** Where the agent may connect: its model API and what the operator allowed. */
+  egress: EgressPolicy;
+  /** Told of each connection the sandbox refused, as it happens. */
+  onEgressDenied?: (denial: EgressDenial) => void;
   /** The wall-clock limit of this execution, enforced by the runner, not the agent. */
   timeoutMs: number;
 }
@@ -35,6 +49,8 @@ export interface RunnerExit {
   timedOut: boolean;
   /** Stopped from outside (pause, abort, a superseded attempt). */
   stopped: boolean;
+  /** Connections the sandbox refused, when the backend has an egress proxy. */
+  egressDenied?: EgressDenial[];
 }
 
 export interface TranscriptChunk {
@@ -71,6 +87,12 @@ export interface Runner {
   wait(handle: RunnerHandle): Promise<RunnerExit>;
   capture(handle: RunnerHandle, fromSeq: number): Promise<TranscriptChunk[]>;
   dispose(handle: RunnerHandle): Promise<void>;
+  /**
+   * Removes what this backend still runs on this host for executions that are over
+   * (`isOver` tells which of the given ids are), whoever started them; returns the
+   * execution ids it reaped. Run by every worker at start and at each sweep interval.
+   */
+  reap?(isOver: (executionIds: string[]) => Promise<Set<string>>): Promise<string[]>;
 }
 
 /** Splits text into transcript chunks numbered from 1, one per line. */

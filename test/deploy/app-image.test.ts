@@ -88,7 +88,7 @@ describe("docker-compose.yml", () => {
 describe.runIf(env.available && appImage !== undefined)("the app image", () => {
   const image = appImage ?? "";
 
-  async function runOnce(cmd: string[], extraEnv: string[] = []) {
+  async function runOnce(cmd: string[], extraEnv: string[] = [], binds: string[] = []) {
     const out = new PassThrough();
     let text = "";
     out.on("data", (chunk: Buffer) => {
@@ -96,25 +96,39 @@ describe.runIf(env.available && appImage !== undefined)("the app image", () => {
     });
     const [result, container] = (await env.docker.run(image, cmd, out, {
       Env: extraEnv,
-      HostConfig: { NetworkMode: "none", AutoRemove: false },
+      HostConfig: { NetworkMode: "none", AutoRemove: false, Binds: binds },
     })) as [{ StatusCode: number }, { remove(options: object): Promise<unknown> }];
     await container.remove({ force: true });
     return { code: result.StatusCode, text };
   }
 
-  it("answers --help and passes doctor offline", async () => {
+  /** As docker-compose.yml runs it: agents in containers, through the host's Docker Engine. */
+  const composeLike = {
+    env: ["DEVFLOW_AGENT=scripted", "DEVFLOW_RUNNER=docker", `DEVFLOW_DOCKER_IMAGE=${env.image}`],
+    binds: [`${env.socketPath ?? "/var/run/docker.sock"}:/var/run/docker.sock`],
+  };
+
+  it("answers --help and passes doctor offline as compose runs it", async () => {
     expect((await runOnce(["--help"])).code).toBe(0);
-    const doctor = await runOnce(["doctor", "--offline"], ["DEVFLOW_AGENT=scripted"]);
+    const doctor = await runOnce(["doctor", "--offline"], composeLike.env, composeLike.binds);
     expect(doctor.text).toContain("0 failed");
+    expect(doctor.text).toMatch(/ok\s+sandbox\s+containers: non-root, read-only root/);
     expect(doctor.code).toBe(0);
+  });
+
+  it("with agents as processes but no way to sandbox them, doctor fails and says how to fix it", async () => {
+    const doctor = await runOnce(["doctor", "--offline"], ["DEVFLOW_AGENT=scripted"]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.text).toMatch(/fail\s+sandbox\s+agents cannot be sandboxed on this host/);
+    expect(doctor.text).toContain("DEVFLOW_RUNNER=docker");
   });
 
   it("runs devflow start with its embedded PostgreSQL, is healthy, and stops cleanly on docker stop", async () => {
     const container = await env.docker.createContainer({
       Image: image,
       Cmd: ["start"],
-      Env: ["DEVFLOW_AGENT=scripted"],
-      HostConfig: { NetworkMode: "none" },
+      Env: composeLike.env,
+      HostConfig: { NetworkMode: "none", Binds: composeLike.binds },
     });
     try {
       await container.start();

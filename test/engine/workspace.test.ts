@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { prepareWorkspace } from "../../src/runner/prepare-workspace.ts";
+import { commitAttempt } from "../../src/runner/workspaces/commit-attempt.ts";
+import { prepareWorkspace } from "../../src/runner/workspaces/prepare-workspace.ts";
 import { commitOnRemote, createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
 
 const branch = "devflow/7-add-a-widget";
@@ -48,9 +49,18 @@ describe("spec scenarios 5-6 (differ: an untrusted workspace is rebuilt from the
     });
     expect(prepared.movedAside).not.toBeNull();
     writeFileSync(join(prepared.path, "spec.json"), "{}\n");
-    git(prepared.path, "add", "spec.json");
-    git(prepared.path, "commit", "-q", "-m", "spec");
-    git(prepared.path, "push", "-q", "origin", branch);
+    await commitAttempt({
+      gitDir: prepared.gitDir,
+      tree: prepared.path,
+      remoteUrl: remote,
+      branch,
+      token: undefined,
+      runId: "run-c",
+      phaseKey: "spec",
+      attempt: 1,
+      title: "spec",
+      body: "b",
+    });
     const history = git(remote, "log", "--format=%H %s", branch);
     expect(history).not.toContain(foreignSha);
     expect(history).not.toContain("foreign history");

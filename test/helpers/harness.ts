@@ -14,6 +14,7 @@ import type { Runner } from "../../src/runner/runner.ts";
 import { createGitWorkspaces } from "../../src/runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../../src/runner/workspaces/scratch-workspaces.ts";
 import { type GitCredentials, noGitCredentials } from "../../src/runner/workspaces/workspaces.ts";
+import type { Secrets } from "../../src/security/secrets.ts";
 import { type Devflow, startDevflow } from "../../src/start-devflow.ts";
 import { tempDir } from "./git-fixtures.ts";
 import { createTestDatabase } from "./test-database.ts";
@@ -30,6 +31,10 @@ export interface HarnessOptions {
   github?: GitHubAccess;
   /** How long waits wait by default (20 s). */
   waitTimeoutMs?: number;
+  /** The values devflow protects (none by default: only token shapes are looked for). */
+  secrets?: Secrets;
+  /** Where workspaces and execution files go (fresh temporary directories by default). */
+  roots?: { workspaces: string; executions: string };
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -42,18 +47,22 @@ export const TEST_JOB_SETTINGS: JobSettings = {
   staleAfterMs: 60_000,
   sweepIntervalSeconds: 3600,
   defaultAgent: "scripted",
+  egressAllow: [],
 };
 
 let issueCounter = 0;
 
 /** Workspaces and execution files in temporary directories; git runs need no token. */
-export function testWorkspaces(credentials: GitCredentials = noGitCredentials) {
+export function testWorkspaces(
+  credentials: GitCredentials = noGitCredentials,
+  roots = { workspaces: tempDir("workspaces"), executions: tempDir("executions") },
+) {
   return {
     workspaces: {
-      git: createGitWorkspaces({ root: tempDir("workspaces"), credentials }),
+      git: createGitWorkspaces({ root: roots.workspaces, credentials }),
       scratch: createScratchWorkspaces({ root: tempDir("scratch") }),
     },
-    executionsDir: tempDir("executions"),
+    executionsDir: roots.executions,
   };
 }
 
@@ -70,7 +79,8 @@ export async function startHarness(options: HarnessOptions = {}) {
     jobs: { ...TEST_JOB_SETTINGS, ...options.jobs },
     workers: options.workers ?? true,
     runner,
-    ...testWorkspaces(options.credentials),
+    ...testWorkspaces(options.credentials, options.roots),
+    ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     ...(options.github === undefined ? {} : { github: options.github }),
     log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
     poolSize: 20,

@@ -19,6 +19,7 @@ import {
 } from "../../src/db/schema/index.ts";
 import { QUEUES, type QueueName } from "../../src/engine/outbox.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
+import { createSecrets } from "../../src/security/secrets.ts";
 import { type Harness, startHarness, testWorkspaces } from "../helpers/harness.ts";
 
 let h: Harness;
@@ -114,6 +115,8 @@ describe("every job handler, run twice for the same job, leaves the same state a
       ...testWorkspaces(),
       heartbeatMs: 200,
       attemptTimeoutMs: 10_000,
+      secrets: createSecrets(),
+      egressAllow: [],
     });
     const { runId } = await h.start();
 

@@ -88,10 +88,31 @@ describe.skipIf(!env.available)("the docker runner", () => {
     expect(environment).not.toContain(TOKEN);
     expect(environment).not.toContain(PRIVATE_KEY);
     expect(inspected.HostConfig.NetworkMode).toBe("none");
-    expect(inspected.HostConfig.Binds?.map((bind) => bind.split(":")[1])).toEqual([
-      "/workspace",
-      "/devflow",
+    // Writable: the workspace and the execution's directory; everything else read-only.
+    expect(inspected.HostConfig.Binds?.map((bind) => bind.split(":").slice(1).join(":"))).toEqual([
+      "/workspace:rw",
+      "/devflow:rw",
+      "/devflow/sandbox/init.mjs:ro",
+      "/etc/passwd:ro",
+      "/etc/group:ro",
+      "/run/devflow-net:ro",
+      "/git/objects:ro",
     ]);
+    // The hardening: non-root, read-only root, no capabilities, limits, an init, a label.
+    expect(inspected.Config.User).toBe("1000:1000");
+    expect(inspected.HostConfig).toMatchObject({
+      ReadonlyRootfs: true,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      Init: true,
+      PidsLimit: expect.any(Number),
+      LogConfig: { Type: "json-file", Config: { "max-size": "20m", "max-file": "2" } },
+    });
+    expect(inspected.HostConfig.MemorySwap).toBe(inspected.HostConfig.Memory);
+    expect(Object.keys(inspected.HostConfig.Tmpfs ?? {}).sort()).toEqual(["/home/agent", "/tmp"]);
+    expect(inspected.Config.Labels["dev.devflow.execution"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await execIn(id, ["id", "-u"])).output).toMatch(/\b1000\s*$/);
+    expect((await execIn(id, ["touch", "/usr/local/x"])).exitCode).not.toBe(0);
     const proc = await execIn(id, ["cat", "/proc/1/environ"]);
     expect(proc.output).not.toContain(TOKEN);
     const grep = await execIn(id, [

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { gitAuthEnv, prepareWorkspace } from "../../src/runner/prepare-workspace.ts";
+import { prepareWorkspace } from "../../src/runner/workspaces/prepare-workspace.ts";
+import { gitEnvironment } from "../../src/runner/workspaces/run-git.ts";
 import { commitOnRemote, createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
 
 const branch = "devflow/7-add-a-widget";
@@ -55,10 +56,14 @@ describe("the run workspace (the run branch on the remote is the truth)", () => 
       baseBranch: "main",
       token: "ghs_secret123",
     });
-    expect(readFileSync(join(prepared.path, ".git", "config"), "utf8")).not.toContain(
-      "ghs_secret123",
-    );
-    expect(gitAuthEnv("ghs_secret123").GIT_CONFIG_VALUE_0).toBe(
+    for (const config of [join(prepared.path, ".git", "config"), join(prepared.gitDir, "config")]) {
+      expect(readFileSync(config, "utf8")).not.toContain("ghs_secret123");
+    }
+    // The header goes to this remote's URL only, in the git command's environment.
+    const env = gitEnvironment({ auth: { url: remote, token: "ghs_secret123" } });
+    const header = Object.entries(env).find(([, value]) => value === `http.${remote}.extraHeader`);
+    expect(header).toBeDefined();
+    expect(env[(header?.[0] ?? "").replace("KEY", "VALUE")]).toBe(
       `Authorization: Basic ${Buffer.from("x-access-token:ghs_secret123").toString("base64")}`,
     );
   });
@@ -89,8 +94,8 @@ describe("the per-repository cache", () => {
     expect(git(cache, "rev-parse", "main")).toBe(git(remote, "rev-parse", "main"));
     for (const [i, workspace] of prepared.entries()) {
       expect(git(workspace.path, "rev-parse", "--abbrev-ref", "HEAD")).toBe(`devflow/${i}-x`);
-      // --dissociate: the workspace borrows nothing from the cache once cloned.
-      expect(existsSync(join(workspace.path, ".git", "objects", "info", "alternates"))).toBe(false);
+      // devflow's objects are its own: nothing is borrowed from the cache, which may be pruned.
+      expect(existsSync(join(workspace.gitDir, "objects", "info", "alternates"))).toBe(false);
     }
     // A new commit on the remote reaches the cache on the next refresh.
     commitOnRemote(remote, "main", "NEW.md", "new\n");

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { phaseAttempts, runnerExecutions } from "../../src/db/schema/index.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import { commitAttempt } from "../../src/runner/workspaces/commit-attempt.ts";
-import { createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
+import { prepareWorkspace } from "../../src/runner/workspaces/prepare-workspace.ts";
+import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 import {
   branchCommits,
@@ -147,11 +148,18 @@ describe("the process runner", () => {
 describe("committing an attempt", () => {
   it("a retried attempt that finds its own commit on the remote does not commit again", async () => {
     const remote = createBareRemote();
-    const work = tempDir("commit");
-    git(work, "clone", "-q", remote, ".");
-    git(work, "checkout", "-q", "-b", "devflow/1-x");
+    const prepared = await prepareWorkspace({
+      root: tempDir("commit"),
+      runId: "r1",
+      remoteUrl: remote,
+      branch: "devflow/1-x",
+      baseBranch: "main",
+    });
+    const work = prepared.path;
     const details = {
-      path: work,
+      gitDir: prepared.gitDir,
+      tree: work,
+      remoteUrl: remote,
       branch: "devflow/1-x",
       token: undefined,
       runId: "r1",

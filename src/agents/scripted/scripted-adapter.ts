@@ -8,6 +8,7 @@ export const SCRIPTED_AGENT_PATH = fileURLToPath(new URL("./cli.ts", import.meta
 export const scriptedAdapter: AgentAdapter = {
   name: "scripted",
   passEnv: [],
+  egress: () => [],
   command: ({ view, promptFile, outputPath, schemaId, scenario }) => ({
     argv: [
       view.node,
@@ -22,6 +23,7 @@ export const scriptedAdapter: AgentAdapter = {
       scenario ?? "ok",
     ],
     env: {},
+    tools: [SCRIPTED_AGENT_PATH],
   }),
   interpret: ({ transcript }) => readDevflowLines(transcript),
 };

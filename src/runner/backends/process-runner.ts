@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SCRIPTED_AGENT_PATH } from "../../agents/scripted/scripted-adapter.ts";
@@ -11,18 +11,37 @@ import {
   type Runner,
   type RunnerExit,
   type RunnerHandle,
+  type RunnerRequest,
   toChunks,
 } from "../runner.ts";
+import { type BubblewrapFeatures, bubblewrapArgs } from "../sandbox/bubblewrap.ts";
+import { type EgressProxy, startEgressProxy } from "../sandbox/egress-proxy.ts";
+import { probeBubblewrap } from "../sandbox/probe-bubblewrap.ts";
+import {
+  loopbackForwards,
+  proxyEnvironment,
+  SANDBOX,
+  writeSandboxFiles,
+} from "../sandbox/sandbox-view.ts";
 
 export interface ProcessRunnerOptions {
   /** How long a stopped agent gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /**
+   * `bubblewrap` (the default): every agent in a sandbox of its own. `none` runs
+   * agents as plain child processes that can read everything devflow can —
+   * only by the operator's explicit DEVFLOW_INSECURE_NO_SANDBOX.
+   */
+  sandbox?: "bubblewrap" | "none";
+  /** Host paths every sandbox shows read-only at the same path (DEVFLOW_SANDBOX_READ_ONLY). */
+  readOnly?: string[];
 }
 
 interface Running {
   child: ChildProcess;
   done: Promise<RunnerExit>;
   stopRequested: boolean;
+  proxy: EgressProxy | undefined;
 }
 
 function field(handle: RunnerHandle, name: string): string {
@@ -47,6 +66,19 @@ async function ownsProcess(pid: number, executionId: string): Promise<boolean> {
   }
 }
 
+/** Every process on this host whose environment names an execution, by execution id. */
+async function executionProcesses(): Promise<Map<string, number[]>> {
+  const found = new Map<string, number[]>();
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const environ = await readFile(`/proc/${name}/environ`, "latin1").catch(() => "");
+    const match = /(?:^|\0)DEVFLOW_EXECUTION_ID=([^\0]+)/.exec(environ);
+    if (match?.[1] === undefined) continue;
+    found.set(match[1], [...(found.get(match[1]) ?? []), Number(name)]);
+  }
+  return found;
+}
+
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -55,16 +87,78 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** The command line and environment of one sandboxed execution, and its proxy. */
+async function sandboxed(
+  request: RunnerRequest,
+  options: ProcessRunnerOptions,
+  features: BubblewrapFeatures,
+): Promise<{ argv: string[]; env: Record<string, string>; proxy: EgressProxy }> {
+  await writeSandboxFiles(request.ioDir);
+  const netDir = `${request.ioDir}.net`;
+  mkdirSync(netDir, { recursive: true, mode: 0o755 });
+  const proxy = await startEgressProxy({
+    socketPath: join(netDir, "proxy.sock"),
+    policy: request.egress,
+    ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
+  });
+  const env: Record<string, string> = {
+    ...agentEnvironment(request, { home: SANDBOX.home }),
+    ...proxyEnvironment(),
+    DEVFLOW_SANDBOX: JSON.stringify({
+      proxySocket: `${SANDBOX.netDir}/proxy.sock`,
+      proxyPort: SANDBOX.proxyPort,
+      forwards: loopbackForwards(request.egress.rules),
+      deadlineMs: request.timeoutMs + 5_000,
+      ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
+    }),
+  };
+  const argv = bubblewrapArgs({
+    workspace: request.workspace,
+    ioDir: request.ioDir,
+    netDir,
+    readOnly: [
+      ...(options.readOnly ?? []).map((path) => ({ source: path, target: path })),
+      ...request.readOnly,
+    ],
+    command: request.command.argv,
+    tools: request.command.tools ?? [],
+    features,
+  });
+  env.PATH = argv.path;
+  return { argv: argv.argv, env, proxy };
+}
+
 /**
- * Runs the agent as a child process in the workspace, in its own process group,
- * with a scrubbed environment and a home directory of its own. On timeout or
- * stop the whole group gets SIGTERM, then SIGKILL. The transcript is a file, so
- * any process on this host can capture it; disposal by a persisted pid checks
- * that the process is still this execution's before killing it.
+ * Runs each agent as a process on this host — by default inside a bubblewrap
+ * sandbox (src/runner/sandbox/bubblewrap.ts): its own user, pid, network, ipc and
+ * uts namespaces, an unprivileged uid, the workspace and its execution directory
+ * writable and the toolchain read-only, no view of devflow's processes or files,
+ * and the network only through devflow's egress proxy. The whole sandbox dies
+ * when the agent's parent does, when devflow does, or at the time limit. The
+ * transcript is a file, so any process on this host can capture it; disposal by
+ * a persisted pid checks that the process is still this execution's first.
  */
 export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner {
   const grace = options.killGraceMs ?? 5_000;
+  const sandbox = options.sandbox ?? "bubblewrap";
   const running = new Map<string, Running>();
+  let features: BubblewrapFeatures | undefined;
+
+  /** The sandbox's features, probed once; a host where it cannot work refuses to run agents. */
+  function sandboxFeatures(): BubblewrapFeatures {
+    if (features !== undefined) return features;
+    const probe = probeBubblewrap();
+    if (!probe.ok) {
+      throw new DevflowError(`agents cannot be sandboxed on this host: ${probe.problem}`, {
+        class: "recoverable",
+        code: "sandbox_unavailable",
+        category: "runner",
+        recoveryHint: probe.fix,
+      });
+    }
+    features = { disableUserns: probe.disableUserns };
+    return features;
+  }
 
   async function stopGroup(pid: number, entry: Running | undefined): Promise<void> {
     signalGroup(pid, "SIGTERM");
@@ -80,34 +174,46 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
 
   return {
     backend: "process",
-    view: ({ workspace, ioDir }) => ({
-      workspace,
-      io: ioDir,
-      node: process.execPath,
-      scriptedAgent: SCRIPTED_AGENT_PATH,
-    }),
+    view: ({ workspace, ioDir }) =>
+      sandbox === "none"
+        ? { workspace, io: ioDir, node: process.execPath, scriptedAgent: SCRIPTED_AGENT_PATH }
+        : {
+            workspace: SANDBOX.workspace,
+            io: SANDBOX.io,
+            node: process.execPath,
+            scriptedAgent: SCRIPTED_AGENT_PATH,
+          },
     async start(request) {
       const log = join(request.ioDir, "transcript.log");
       const home = join(request.ioDir, "home");
       mkdirSync(home, { recursive: true });
-      const out = openSync(log, "a");
-      const stdin =
-        request.command.stdinFile === undefined
-          ? "ignore"
-          : openSync(request.command.stdinFile, "r");
-      const [command, ...args] = request.command.argv;
-      if (command === undefined)
+      const [program] = request.command.argv;
+      if (program === undefined)
         throw new DevflowError("the agent command is empty", {
           class: "fatal",
           code: "agent_not_configured",
           category: "agent_error",
         });
-      const child = spawn(command, args, {
-        cwd: request.workspace,
-        env: agentEnvironment(request, {
+      let argv: string[];
+      let env: Record<string, string>;
+      let proxy: EgressProxy | undefined;
+      let stdin: number | "ignore" = "ignore";
+      if (sandbox === "bubblewrap") {
+        ({ argv, env, proxy } = await sandboxed(request, options, sandboxFeatures()));
+      } else {
+        argv = request.command.argv;
+        env = agentEnvironment(request, {
           home,
           ...(process.env.PATH === undefined ? {} : { path: process.env.PATH }),
-        }),
+        });
+        if (request.command.stdinFile !== undefined)
+          stdin = openSync(request.command.stdinFile, "r");
+      }
+      const out = openSync(log, "a");
+      const [command, ...args] = argv as [string, ...string[]];
+      const child = spawn(command, args, {
+        cwd: sandbox === "none" ? request.workspace : "/",
+        env,
         detached: true,
         stdio: [stdin, out, out],
       });
@@ -117,6 +223,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         child,
         done: Promise.resolve({ exitCode: null, timedOut: false, stopped: false }),
         stopRequested: false,
+        proxy,
       };
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -126,19 +233,25 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       entry.done = new Promise<RunnerExit>((resolve) => {
         child.once("error", async (error) => {
           clearTimeout(timer);
-          const message = `${command}: ${error.message} (is the agent installed where the runner runs?)`;
+          await proxy?.close();
+          const message =
+            sandbox === "bubblewrap"
+              ? `bubblewrap could not start: ${error.message} (install Debian's bubblewrap package; devflow doctor checks it)`
+              : `${command}: ${error.message} (is the agent installed where the runner runs?)`;
           await appendFile(
             log,
-            `devflow-error: ${JSON.stringify({ code: "agent_unavailable", fatal: true, message })}\n`,
+            `devflow-error: ${JSON.stringify({ code: sandbox === "bubblewrap" ? "sandbox_unavailable" : "agent_unavailable", fatal: true, message })}\n`,
           );
           resolve({ exitCode: 127, timedOut: false, stopped: false });
         });
-        child.once("exit", (code) => {
+        child.once("exit", async (code) => {
           clearTimeout(timer);
+          await proxy?.close();
           resolve({
             exitCode: timedOut || entry.stopRequested ? null : code,
             timedOut,
             stopped: entry.stopRequested && !timedOut,
+            ...(proxy === undefined ? {} : { egressDenied: proxy.denials() }),
           });
         });
       });
@@ -173,6 +286,25 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         return;
       }
       if (pid > 0 && (await ownsProcess(pid, executionId))) await stopGroup(pid, undefined);
+    },
+    async reap(isOver) {
+      // A sandbox dies with the worker that started it; this finds what outlived its
+      // execution anyway (an unsandboxed agent's detached children, a stuck stop).
+      const processes = await executionProcesses();
+      const over = await isOver([...processes.keys()]);
+      const reaped: string[] = [];
+      for (const [executionId, pids] of processes) {
+        if (!over.has(executionId) || running.has(executionId)) continue;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // Gone already.
+          }
+        }
+        reaped.push(executionId);
+      }
+      return reaped;
     },
   };
 }

@@ -1,9 +1,12 @@
 import { DevflowError } from "../../errors.ts";
-import { gitIn } from "../prepare-workspace.ts";
+import { type GitAuth, gitFailure, runGit } from "./run-git.ts";
 import type { AttemptCommit } from "./workspaces.ts";
 
 export interface CommitAttemptOptions extends AttemptCommit {
-  path: string;
+  /** devflow's git directory and the agent's work tree. */
+  gitDir: string;
+  tree: string;
+  remoteUrl: string;
   branch: string;
   token: string | undefined;
 }
@@ -22,56 +25,99 @@ export function attemptTrailers(
   return `Devflow-Run: ${details.runId}\nDevflow-Phase: ${details.phaseKey}\nDevflow-Attempt: ${details.attempt}`;
 }
 
+/** This attempt's commit among the run branch's latest ones on the remote, if a try pushed it. */
+async function pushedBefore(
+  options: CommitAttemptOptions,
+  auth: GitAuth | undefined,
+): Promise<string | null> {
+  const remote = await runGit({
+    gitDir: options.gitDir,
+    args: ["ls-remote", "--heads", options.remoteUrl, `refs/heads/${options.branch}`],
+    auth,
+  });
+  if (remote.trim() === "") return null;
+  const tracking = `refs/remotes/origin/${options.branch}`;
+  await runGit({
+    gitDir: options.gitDir,
+    args: [
+      "fetch",
+      "--quiet",
+      "--no-tags",
+      options.remoteUrl,
+      `+refs/heads/${options.branch}:${tracking}`,
+    ],
+    auth,
+  });
+  const log = await runGit({
+    gitDir: options.gitDir,
+    args: ["log", tracking, "-n", "100", "--format=%H%x1f%B%x1e"],
+  });
+  const trailers = attemptTrailers(options);
+  for (const entry of log.split("\x1e")) {
+    const [sha, message] = entry.trim().split("\x1f");
+    if (sha !== undefined && message?.includes(trailers)) return sha;
+  }
+  return null;
+}
+
 /**
  * Commits everything the attempt changed with its trailers and pushes it to the
- * run branch. A try of the same attempt that finds its commit already on the
- * remote does not commit again: it returns that commit. Nothing changed, nothing
- * committed: null.
+ * run branch — with devflow's own git directory over the agent's work tree, to
+ * the explicit remote URL (never a remote name an agent could have redirected).
+ * `review` sees what is staged before anything is committed and may refuse it
+ * (the secret scan). A try of the same attempt that finds its commit already on
+ * the remote does not commit again: it returns that commit. Nothing changed,
+ * nothing committed: null.
  */
 export async function commitAttempt(options: CommitAttemptOptions): Promise<string | null> {
-  const git = gitIn(options.path, options.token, AUTHOR);
+  const auth =
+    options.token === undefined ? undefined : { url: options.remoteUrl, token: options.token };
+  const git = (args: string[], env?: Record<string, string>) =>
+    runGit({
+      gitDir: options.gitDir,
+      workTree: options.tree,
+      args,
+      auth,
+      ...(env === undefined ? {} : { env }),
+    });
   try {
-    const trailers = attemptTrailers(options);
-    const remote = await git.raw(["ls-remote", "--heads", "origin", options.branch]);
-    if (remote.trim() !== "") {
-      await git.fetch([
-        "origin",
-        `+refs/heads/${options.branch}:refs/remotes/origin/${options.branch}`,
-      ]);
-      const log = await git.raw([
-        "log",
-        `origin/${options.branch}`,
-        "-n",
-        "100",
-        "--format=%H%x1f%B%x1e",
-      ]);
-      for (const entry of log.split("\x1e")) {
-        const [sha, message] = entry.trim().split("\x1f");
-        if (sha !== undefined && message?.includes(trailers)) return sha;
-      }
+    const earlier = await pushedBefore(options, auth);
+    if (earlier !== null) return earlier;
+    await git(["add", "--all"]);
+    // An agent's .gitignore must not keep the artifacts out of the commit.
+    for (const path of options.forceAdd ?? []) {
+      await git(["add", "--force", "--", path]).catch(() => undefined);
     }
-    await git.raw(["add", "--all"]);
-    const staged = await git.raw(["diff", "--cached", "--name-only"]);
+    const staged = await git(["diff", "--cached", "--name-only"]);
     if (staged.trim() === "") return null;
-    await git.raw([
-      "commit",
+    const message = `devflow(${options.phaseKey}): ${options.title}\n\n${options.body}\n\n${attemptTrailers(options)}\n`;
+    if (options.review !== undefined) {
+      const diff = await git([
+        "diff",
+        "--cached",
+        "--text",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+      ]);
+      await options.review({ diff, message });
+    }
+    await git(["commit", "--quiet", "--no-verify", "-m", message], AUTHOR);
+    const sha = (await git(["rev-parse", "HEAD"])).trim();
+    await git([
+      "push",
       "--quiet",
       "--no-verify",
-      "-m",
-      `devflow(${options.phaseKey}): ${options.title}\n\n${options.body}\n\n${trailers}\n`,
+      options.remoteUrl,
+      `${sha}:refs/heads/${options.branch}`,
     ]);
-    const sha = (await git.revparse(["HEAD"])).trim();
-    await git.raw(["push", "--quiet", "origin", `HEAD:refs/heads/${options.branch}`]);
     return sha;
   } catch (error) {
-    throw new DevflowError(
-      `could not commit ${options.phaseKey} attempt ${options.attempt} to ${options.branch}: ${(error as Error).message.split("\n")[0]}`,
-      {
-        class: "recoverable",
-        code: "git_commit_failed",
-        category: "git",
-        cause: error,
-      },
+    if (error instanceof DevflowError && error.category !== "git") throw error;
+    throw gitFailure(
+      `could not commit ${options.phaseKey} attempt ${options.attempt} to ${options.branch}`,
+      error,
+      "git_commit_failed",
     );
   }
 }

@@ -1,14 +1,17 @@
 import { DevflowError } from "../../errors.ts";
-import { prepareWorkspace } from "../prepare-workspace.ts";
+import { besideWorkspace } from "../sandbox/sandbox-view.ts";
+import { AGENT_OBJECTS } from "./agent-git-dir.ts";
 import { commitAttempt } from "./commit-attempt.ts";
+import { prepareWorkspace } from "./prepare-workspace.ts";
 import { refreshRepositoryCache } from "./repository-cache.ts";
+import { runGit } from "./run-git.ts";
 import type { GitCredentials, Workspaces } from "./workspaces.ts";
 
 /**
- * Checkouts of each run's branch under `<root>/<runId>`, cloned from a
- * per-repository cache under `<root>/cache` and fetched and reset to the remote
- * before every attempt. The token is fetched per operation and passed to
- * git per command; it is never stored, and never present while the agent runs.
+ * Each run's workspace under `<root>/<runId>`: devflow's git directory, fed from a
+ * per-repository cache under `<root>/cache`, and the agent's work tree, checked
+ * out afresh before every attempt. The token is fetched per operation and passed
+ * to git per command; it is never stored, and never present while the agent runs.
  */
 export function createGitWorkspaces({
   root,
@@ -40,10 +43,18 @@ export function createGitWorkspaces({
       });
       return {
         path: prepared.path,
+        readOnly: [{ source: prepared.objectsDir, target: besideWorkspace(AGENT_OBJECTS) }],
+        readBaseFile: async (path) =>
+          runGit({
+            gitDir: prepared.gitDir,
+            args: ["cat-file", "blob", `refs/remotes/origin/${run.baseBranch}:${path}`],
+          }).catch(() => null),
         commit: async (details) =>
           commitAttempt({
             ...details,
-            path: prepared.path,
+            gitDir: prepared.gitDir,
+            tree: prepared.path,
+            remoteUrl: cloneUrl,
             branch: run.branch,
             token: await credentials.tokenFor(run),
           }),

@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { DevflowError } from "../../errors.ts";
-import { gitAuthEnv } from "../prepare-workspace.ts";
+import { GIT_TIMEOUT_MS, gitEnvironment } from "./run-git.ts";
 
 const run = promisify(execFile);
 
@@ -14,16 +14,16 @@ export interface RepositoryCacheOptions {
   token?: string | undefined;
 }
 
-/** Under the lock: fetch into the cache, or make it (clone to a temporary name, then rename). */
+/** Under the lock: fetch into the cache, or make it (clone to a temporary name, then rename); git killed past its limit. */
 const REFRESH = `
 set -e
-cache="$1"; remote="$2"
+cache="$1"; remote="$2"; limit="$3"
 if [ -f "$cache/HEAD" ]; then
-  git --git-dir "$cache" fetch --quiet --prune "$remote" '+refs/heads/*:refs/heads/*'
+  timeout -s KILL "$limit" git --git-dir "$cache" fetch --quiet --prune "$remote" '+refs/heads/*:refs/heads/*'
 else
   partial="$cache.partial"
   rm -rf "$partial"
-  git clone --quiet --bare "$remote" "$partial"
+  timeout -s KILL "$limit" git clone --quiet --bare "$remote" "$partial"
   mv "$partial" "$cache"
 fi
 `;
@@ -46,20 +46,25 @@ export async function refreshRepositoryCache({
     dir,
     `${createHash("sha256").update(remoteUrl).digest("hex").slice(0, 24)}.git`,
   );
-  const env = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: dir,
-    LANG: "C",
-    ...gitAuthEnv(token),
-  };
+  const env = gitEnvironment({
+    auth: token === undefined ? undefined : { url: remoteUrl, token },
+  });
   try {
     await run(
       "flock",
-      ["--wait", "300", `${cache}.lock`, "sh", "-c", REFRESH, "refresh", cache, remoteUrl],
-      {
-        env,
-        maxBuffer: 16 * 1024 * 1024,
-      },
+      [
+        "--wait",
+        "300",
+        `${cache}.lock`,
+        "sh",
+        "-c",
+        REFRESH,
+        "refresh",
+        cache,
+        remoteUrl,
+        String(GIT_TIMEOUT_MS / 1000),
+      ],
+      { env, maxBuffer: 16 * 1024 * 1024 },
     );
   } catch (error) {
     throw new DevflowError(

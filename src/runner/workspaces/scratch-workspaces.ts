@@ -12,7 +12,7 @@ export function createScratchWorkspaces({ root }: { root: string }): Workspaces 
     async prepare(run) {
       const path = join(root, run.id);
       await mkdir(path, { recursive: true });
-      return { path, commit: async () => null };
+      return { path, readOnly: [], readBaseFile: async () => null, commit: async () => null };
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { RunRow } from "../../engine/types.ts";
+import type { ReadOnlyMount } from "../runner.ts";
 
 export interface AttemptCommit {
   runId: string;
@@ -7,11 +8,25 @@ export interface AttemptCommit {
   /** The commit's subject, after `devflow(<phase>): `. */
   title: string;
   body: string;
+  /** Paths (relative to the tree) committed even if the tree's .gitignore names them. */
+  forceAdd?: string[];
+  /** Sees what is staged and the message before the commit; throws to refuse them. */
+  review?: (staged: { diff: string; message: string }) => Promise<void>;
 }
 
 export interface Workspace {
   /** Host path of the checkout the agent works in. */
   path: string;
+  /**
+   * What the agent may read but not write, and where its sandbox shows it
+   * (devflow's object store, which the agent's `.git` borrows from).
+   */
+  readOnly: ReadOnlyMount[];
+  /**
+   * A file of the base branch as the remote has it (AGENTS.md): read from devflow's
+   * git directory, never from the tree the agent writes. Null when it is not there.
+   */
+  readBaseFile(path: string): Promise<string | null>;
   /** Commits and pushes what the attempt changed; the commit's sha, or null when nothing is committed. */
   commit(details: AttemptCommit): Promise<string | null>;
 }

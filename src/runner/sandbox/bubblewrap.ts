@@ -1,0 +1,99 @@
+import { join } from "node:path";
+import type { ReadOnlyMount } from "../runner.ts";
+import { SANDBOX, systemMounts, toolMounts } from "./sandbox-view.ts";
+
+export interface BubblewrapOptions {
+  /** Host paths: the agent's work tree, its execution directory, the proxy socket's directory. */
+  workspace: string;
+  ioDir: string;
+  netDir: string;
+  /** What is shown read-only (devflow's object store, operator extras at their own path). */
+  readOnly: ReadOnlyMount[];
+  /** The agent's command line, as the adapter built it. */
+  command: string[];
+  /** Host files the command needs (their directories are mounted read-only). */
+  tools: string[];
+  features: BubblewrapFeatures;
+}
+
+/** What this host's bubblewrap can do (probed once by `probeBubblewrap`). */
+export interface BubblewrapFeatures {
+  /** `--disable-userns` (bubblewrap 0.8.0 and later): no nested user namespaces. */
+  disableUserns: boolean;
+}
+
+/** The namespaces, identity and process rules every devflow sandbox has (also what doctor tries). */
+export function isolationArgs(features: BubblewrapFeatures): string[] {
+  return [
+    // --unshare-all only tries the user namespace; devflow insists on it.
+    "--unshare-all",
+    "--unshare-user",
+    ...(features.disableUserns ? ["--disable-userns"] : []),
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    String(SANDBOX.uid),
+    "--gid",
+    String(SANDBOX.gid),
+    "--hostname",
+    "devflow-agent",
+  ];
+}
+
+/**
+ * The `bwrap` command line for one agent execution. The sandbox sees: the host's
+ * system directories (/usr and its links) and a few /etc files, read-only; its
+ * own /proc (its own processes only), /dev, and empty /tmp, /var/tmp and /run;
+ * the work tree at /workspace and the execution directory at /devflow, writable;
+ * the agent's program, Node and devflow's object store read-only at their host
+ * paths; and the egress proxy's socket. It has its own user (an unprivileged
+ * uid), pid, network (loopback only), ipc and uts namespaces, no capabilities,
+ * no nested user namespaces, a new session (no terminal injection), and dies
+ * with its parent. The first process is the launcher (sandbox-init.mjs).
+ */
+export function bubblewrapArgs(options: BubblewrapOptions): { argv: string[]; path: string } {
+  const tools = toolMounts(options.command, options.tools);
+  const sandboxFiles = join(options.ioDir, "sandbox");
+  const args = [
+    "bwrap",
+    ...isolationArgs(options.features),
+    ...systemMounts(),
+    "--ro-bind",
+    join(sandboxFiles, "etc", "passwd"),
+    "/etc/passwd",
+    "--ro-bind",
+    join(sandboxFiles, "etc", "group"),
+    "/etc/group",
+    "--ro-bind",
+    join(sandboxFiles, "etc", "hosts"),
+    "/etc/hosts",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--tmpfs",
+    "/var/tmp",
+    "--tmpfs",
+    "/run",
+    "--bind",
+    options.workspace,
+    SANDBOX.workspace,
+    "--bind",
+    options.ioDir,
+    SANDBOX.io,
+    "--ro-bind",
+    options.netDir,
+    SANDBOX.netDir,
+  ];
+  for (const path of tools.mounts) args.push("--ro-bind", path, path);
+  for (const mount of options.readOnly) args.push("--ro-bind", mount.source, mount.target);
+  // The launcher is the agent's own file (it lives in the writable execution
+  // directory), so read-only it is mounted over itself: the agent cannot swap it.
+  args.push("--ro-bind", join(sandboxFiles, "init.mjs"), SANDBOX.init);
+  args.push("--chdir", SANDBOX.workspace, "--", process.execPath, SANDBOX.init, ...tools.argv);
+  return { argv: args, path: tools.path };
+}

@@ -1,0 +1,52 @@
+import { spawnSync } from "node:child_process";
+import { type BubblewrapFeatures, isolationArgs } from "./bubblewrap.ts";
+import { systemMounts } from "./sandbox-view.ts";
+
+export type BubblewrapProbe =
+  | ({ ok: true; version: string } & BubblewrapFeatures)
+  | { ok: false; problem: string; fix: string };
+
+/**
+ * Whether agents can be sandboxed on this host: bubblewrap is installed and can
+ * set up the very isolation devflow asks of it (user, pid, network, ipc and uts
+ * namespaces, a fresh /proc). Says what failed and how to fix it otherwise.
+ */
+export function probeBubblewrap(): BubblewrapProbe {
+  const version = spawnSync("bwrap", ["--version"], { encoding: "utf8" });
+  if (version.error !== undefined || version.status !== 0) {
+    return {
+      ok: false,
+      problem: `bubblewrap is not installed (${version.error?.message ?? version.stderr.trim()})`,
+      fix: "install it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or run agents in containers with DEVFLOW_RUNNER=docker",
+    };
+  }
+  const help = spawnSync("bwrap", ["--help"], { encoding: "utf8" });
+  const features: BubblewrapFeatures = {
+    disableUserns: `${help.stdout}${help.stderr}`.includes("--disable-userns"),
+  };
+  const trial = spawnSync(
+    "bwrap",
+    [
+      ...isolationArgs(features),
+      ...systemMounts(),
+      "--proc",
+      "/proc",
+      "--dev",
+      "/dev",
+      "--",
+      "true",
+    ],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  if (trial.status !== 0) {
+    const said = (trial.stderr || trial.error?.message || `exit ${trial.status}`).trim();
+    return {
+      ok: false,
+      problem: `bubblewrap cannot create the sandbox here: ${said}`,
+      fix: /user namespace|setting up uid map|Operation not permitted|Permission denied/i.test(said)
+        ? "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap); inside a container, run devflow with DEVFLOW_RUNNER=docker instead"
+        : "run devflow on a Linux host where bubblewrap works, or use DEVFLOW_RUNNER=docker",
+    };
+  }
+  return { ok: true, version: version.stdout.trim(), ...features };
+}
