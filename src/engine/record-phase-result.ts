@@ -2,6 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import {
   approvalRequests,
   artifacts,
+  type EgressDenialRecord,
   type FailureRecord,
   phaseAttempts,
   runPhases,
@@ -40,6 +41,8 @@ export interface PhaseResultInput {
   tokens?: { input?: number; output?: number };
   /** The run-branch commit with what the attempt produced. */
   commitSha?: string;
+  /** Connections the sandbox refused during the attempt. */
+  egressDenied?: EgressDenialRecord[];
 }
 
 /**
@@ -103,8 +106,16 @@ export async function recordPhaseResult(
         costUsd: input.costUsd ?? null,
         tokens: input.tokens ?? null,
         commitSha: input.commitSha ?? null,
+        egressDenied: input.egressDenied ?? null,
       })
       .where(eq(phaseAttempts.id, attempt.id));
+    // What the sandbox refused is shown with the phase until its next attempt says otherwise.
+    if ((input.egressDenied ?? []).length > 0 || phase.egressDenied !== null) {
+      await t.tx
+        .update(runPhases)
+        .set({ egressDenied: input.egressDenied ?? null })
+        .where(eq(runPhases.id, phase.id));
+    }
 
     if (input.outcome.kind === "succeeded") {
       await t.emit(

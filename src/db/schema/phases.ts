@@ -13,6 +13,14 @@ import {
 } from "drizzle-orm/pg-core";
 import { type FailureRecord, runs } from "./runs.ts";
 
+/** A destination the sandbox refused an agent, and why. */
+export interface EgressDenialRecord {
+  host: string;
+  port: number;
+  reason: string;
+  at: string;
+}
+
 export const PHASE_STATES = [
   "pending",
   "running",
@@ -52,6 +60,8 @@ export const runPhases = pgTable(
     state: text("state").$type<PhaseState>().notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     failure: jsonb("failure").$type<FailureRecord>(),
+    /** Connections the sandbox refused in the phase's latest attempt: shown with the phase. */
+    egressDenied: jsonb("egress_denied").$type<EgressDenialRecord[]>(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },
@@ -90,6 +100,8 @@ export const phaseAttempts = pgTable(
     tokens: jsonb("tokens").$type<{ input?: number; output?: number }>(),
     /** The run-branch commit holding what the attempt produced, when it produced anything. */
     commitSha: text("commit_sha"),
+    /** Connections the sandbox refused during the attempt (host, port, why). */
+    egressDenied: jsonb("egress_denied").$type<EgressDenialRecord[]>(),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },

@@ -72,7 +72,15 @@ export function desiredChecks(status: RunStatus): DesiredCheck[] {
       phase.failure === null
         ? ""
         : `**${phase.failure.category}** \`${phase.failure.code}\`: ${phase.failure.message}`,
-    ].join("\n\n"),
+      (phase.egressDenied ?? []).length === 0
+        ? ""
+        : `**The sandbox refused the agent:** ${(phase.egressDenied ?? [])
+            .slice(0, 10)
+            .map((denial) => `\`${denial.host}:${denial.port}\` (${denial.reason})`)
+            .join(", ")}. An operator can allow a destination with \`DEVFLOW_EGRESS_ALLOW\`.`,
+    ]
+      .filter((line) => line !== "")
+      .join("\n\n"),
     actions: [],
   }));
   // One check run per gate: the latest request of each gate key.

@@ -8,15 +8,11 @@ import {
   type ServerResponse,
 } from "node:http";
 import { connect, isIP, type Socket } from "node:net";
+import type { EgressDenialRecord } from "../../db/schema/index.ts";
 import { type EgressPolicy, judge } from "./egress-policy.ts";
 
 /** A connection the proxy refused: where the agent wanted to go, and why not. */
-export interface EgressDenial {
-  host: string;
-  port: number;
-  reason: string;
-  at: string;
-}
+export type EgressDenial = EgressDenialRecord;
 
 export interface EgressProxy {
   /** The unix socket the sandbox's bridge connects to. */

@@ -1,0 +1,123 @@
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { phaseAttempts, runnerExecutions } from "../../src/db/schema/index.ts";
+import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
+import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
+import type { Runner } from "../../src/runner/runner.ts";
+// @ts-expect-error: a plain-JavaScript fixture without types
+import { ARTIFACTS } from "../fixtures/agents/stand-in-lib.mjs";
+import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { createBareRemote } from "../helpers/git-fixtures.ts";
+import { type Harness, startHarness } from "../helpers/harness.ts";
+import { anthropicStandIn, type ModelStandIn } from "../helpers/model-stand-ins.ts";
+import { processesOfRun } from "../helpers/runner-contract.ts";
+
+/**
+ * The agent most users plug in, as npm ships it, run by devflow in each real
+ * sandbox against a local stand-in of its model API: CI installs the CLIs
+ * (DEVFLOW_TEST_AGENT_CLIS, their node_modules/.bin) and builds a runner image
+ * with them (DEVFLOW_TEST_AGENTS_IMAGE). Elsewhere these tests are skipped, and
+ * say why; with DEVFLOW_REQUIRE_DOCKER=1 (CI) a missing piece fails them.
+ */
+const clis = process.env.DEVFLOW_TEST_AGENT_CLIS;
+const agentsImage = process.env.DEVFLOW_TEST_AGENTS_IMAGE;
+const docker = await dockerForTests();
+if (
+  process.env.DEVFLOW_REQUIRE_DOCKER === "1" &&
+  (clis === undefined || agentsImage === undefined)
+) {
+  throw new Error(
+    "DEVFLOW_REQUIRE_DOCKER=1 but DEVFLOW_TEST_AGENT_CLIS or DEVFLOW_TEST_AGENTS_IMAGE is not set (bash .ci/run sets both)",
+  );
+}
+if (clis === undefined)
+  process.stdout.write("real agent CLI tests skipped: DEVFLOW_TEST_AGENT_CLIS is not set\n");
+
+interface Backend {
+  name: string;
+  available: boolean;
+  runner: () => Runner;
+}
+
+const backends: Backend[] = [
+  {
+    name: "process",
+    available: clis !== undefined,
+    runner: () => createProcessRunner({ killGraceMs: 500 }),
+  },
+  {
+    name: "docker",
+    available: docker.available && agentsImage !== undefined,
+    runner: () =>
+      createDockerRunner({
+        image: agentsImage ?? "",
+        network: "none",
+        cpus: 1,
+        memoryMb: 1024,
+        pids: 256,
+        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
+      }),
+  },
+];
+
+describe.each(backends)("the real claude CLI in the $name runner", (backend) => {
+  let h: Harness;
+  let api: ModelStandIn;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    if (!backend.available) return;
+    api = await anthropicStandIn((schemaId) => ARTIFACTS[schemaId as keyof typeof ARTIFACTS]);
+    // devflow's own environment, as an operator sets it: the CLI on PATH, its key,
+    // and its model endpoint on this host's loopback.
+    process.env.PATH = `${clis}:${process.env.PATH}`;
+    process.env.ANTHROPIC_API_KEY = "sk-ant-api03-devflow-test-key-0000000000";
+    process.env.ANTHROPIC_BASE_URL = api.url;
+    h = await startHarness({
+      runner: backend.runner(),
+      jobs: { defaultAgent: "claude-code", attemptTimeoutSeconds: 120 },
+      waitTimeoutMs: 120_000,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    if (!backend.available) return;
+    process.env.PATH = saved.PATH;
+    delete process.env.ANTHROPIC_API_KEY;
+    delete process.env.ANTHROPIC_BASE_URL;
+    await h.stop();
+    await api.close();
+  });
+
+  it.runIf(backend.available)(
+    "writes the phase's artifact with its own tool through the allowlisted route to its API; devflow reads its cost and tokens",
+    async () => {
+      const { runId } = await h.start({ cloneUrl: createBareRemote() });
+      await h.waitForGate(runId, "spec_approved", 120_000);
+      const [attempt] = await h.db
+        .select()
+        .from(phaseAttempts)
+        .where(eq(phaseAttempts.runId, runId));
+      expect(attempt).toMatchObject({ state: "succeeded", attempt: 1 });
+      expect(attempt?.costUsd).toBeGreaterThan(0);
+      expect(attempt?.tokens).toMatchObject({
+        input: expect.any(Number),
+        output: expect.any(Number),
+      });
+      // The CLI really asked the stand-in, with the prompt devflow wrote, and was
+      // refused nothing on the way.
+      expect(api.requests.some((request) => request.body.includes("# Phase: Specification"))).toBe(
+        true,
+      );
+      const [execution] = await h.db
+        .select()
+        .from(runnerExecutions)
+        .where(eq(runnerExecutions.runId, runId));
+      expect(execution?.exit).toMatchObject({ exitCode: 0 });
+      expect(execution?.exit?.egressDenied).toBeUndefined();
+      expect(execution?.transcript).toContain('"type":"result"');
+      expect(processesOfRun(runId)).toEqual([]);
+    },
+    180_000,
+  );
+});
