@@ -15,6 +15,7 @@ import {
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
+import { parseEgressRule } from "../../src/runner/sandbox/egress-policy.ts";
 import { createSecrets } from "../../src/security/secrets.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
@@ -125,6 +126,8 @@ describe.each(backends)("a hostile agent in the $name runner", (backend) => {
           command: `node ${hostile} {prompt} {output}`,
           commandEnv: ["HOSTILE_MODEL_KEY"],
         },
+        // An agent with somewhere to go gets the proxy and its bridge: the harder case.
+        egressAllow: [parseEgressRule("registry.npmjs.org", true)],
       },
       waitTimeoutMs: 90_000,
     });

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { appendFile, readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SCRIPTED_AGENT_PATH } from "../../agents/scripted/scripted-adapter.ts";
 import { DevflowError } from "../../errors.ts";
@@ -87,35 +87,49 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The command line and environment of one sandboxed execution, and its proxy. */
+/** The command line, environment and stdin of one sandboxed execution, and its proxy. */
 async function sandboxed(
   request: RunnerRequest,
   options: ProcessRunnerOptions,
   features: BubblewrapFeatures,
-): Promise<{ argv: string[]; env: Record<string, string>; proxy: EgressProxy }> {
+): Promise<{
+  argv: string[];
+  env: Record<string, string>;
+  proxy: EgressProxy | undefined;
+  stdin: number | "ignore";
+}> {
   await writeSandboxFiles(request.ioDir);
   const netDir = `${request.ioDir}.net`;
   mkdirSync(netDir, { recursive: true, mode: 0o755 });
-  const proxy = await startEgressProxy({
-    socketPath: join(netDir, "proxy.sock"),
-    policy: request.egress,
-    ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
-  });
-  const env: Record<string, string> = {
-    ...agentEnvironment(request, { home: SANDBOX.home }),
-    ...proxyEnvironment(),
-    DEVFLOW_SANDBOX: JSON.stringify({
-      proxySocket: `${SANDBOX.netDir}/proxy.sock`,
-      proxyPort: SANDBOX.proxyPort,
-      forwards: loopbackForwards(request.egress.rules),
-      deadlineMs: request.timeoutMs + 5_000,
-      ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
-    }),
-  };
+  const env: Record<string, string> = agentEnvironment(request, { home: SANDBOX.home });
+  // An agent with nowhere to connect gets no proxy and no launcher: its sandbox has no
+  // network at all, bubblewrap feeds its stdin, and it dies with devflow.
+  const networked = request.egress.rules.length > 0;
+  let proxy: EgressProxy | undefined;
+  let stdin: number | "ignore" = "ignore";
+  if (networked) {
+    proxy = await startEgressProxy({
+      socketPath: join(netDir, "proxy.sock"),
+      policy: request.egress,
+      ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
+    });
+    Object.assign(env, proxyEnvironment(), {
+      DEVFLOW_SANDBOX: JSON.stringify({
+        proxySocket: `${SANDBOX.netDir}/proxy.sock`,
+        proxyPort: SANDBOX.proxyPort,
+        forwards: loopbackForwards(request.egress.rules),
+        deadlineMs: request.timeoutMs + 5_000,
+        ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
+      }),
+    });
+  } else if (request.command.stdinFile !== undefined) {
+    stdin = openSync(join(request.ioDir, relative(SANDBOX.io, request.command.stdinFile)), "r");
+  }
   const argv = bubblewrapArgs({
     workspace: request.workspace,
     ioDir: request.ioDir,
     netDir,
+    launcher: networked,
     readOnly: [
       ...(options.readOnly ?? []).map((path) => ({ source: path, target: path })),
       ...request.readOnly,
@@ -125,7 +139,7 @@ async function sandboxed(
     features,
   });
   env.PATH = argv.path;
-  return { argv: argv.argv, env, proxy };
+  return { argv: argv.argv, env, proxy, stdin };
 }
 
 /**
@@ -199,7 +213,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       let proxy: EgressProxy | undefined;
       let stdin: number | "ignore" = "ignore";
       if (sandbox === "bubblewrap") {
-        ({ argv, env, proxy } = await sandboxed(request, options, sandboxFeatures()));
+        ({ argv, env, proxy, stdin } = await sandboxed(request, options, sandboxFeatures()));
       } else {
         argv = request.command.argv;
         env = agentEnvironment(request, {

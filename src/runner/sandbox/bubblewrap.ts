@@ -13,6 +13,8 @@ export interface BubblewrapOptions {
   command: string[];
   /** Host files the command needs (their directories are mounted read-only). */
   tools: string[];
+  /** Start the agent under the launcher (sandbox-init.mjs), which bridges the egress proxy. */
+  launcher: boolean;
   features: BubblewrapFeatures;
 }
 
@@ -51,7 +53,8 @@ export function isolationArgs(features: BubblewrapFeatures): string[] {
  * paths; and the egress proxy's socket. It has its own user (an unprivileged
  * uid), pid, network (loopback only), ipc and uts namespaces, no capabilities,
  * no nested user namespaces, a new session (no terminal injection), and dies
- * with its parent. The first process is the launcher (sandbox-init.mjs).
+ * with its parent. An agent with somewhere to connect starts under the launcher
+ * (sandbox-init.mjs), which bridges the proxy; one with nowhere has no network at all.
  */
 export function bubblewrapArgs(options: BubblewrapOptions): { argv: string[]; path: string } {
   const tools = toolMounts(options.command, options.tools);
@@ -91,9 +94,11 @@ export function bubblewrapArgs(options: BubblewrapOptions): { argv: string[]; pa
   ];
   for (const path of tools.mounts) args.push("--ro-bind", path, path);
   for (const mount of options.readOnly) args.push("--ro-bind", mount.source, mount.target);
-  // The launcher is the agent's own file (it lives in the writable execution
-  // directory), so read-only it is mounted over itself: the agent cannot swap it.
-  args.push("--ro-bind", join(sandboxFiles, "init.mjs"), SANDBOX.init);
-  args.push("--chdir", SANDBOX.workspace, "--", process.execPath, SANDBOX.init, ...tools.argv);
+  // The launcher lives in the writable execution directory: mounted read-only over
+  // itself, the agent cannot swap it.
+  if (options.launcher) args.push("--ro-bind", join(sandboxFiles, "init.mjs"), SANDBOX.init);
+  args.push("--chdir", SANDBOX.workspace, "--");
+  if (options.launcher) args.push(process.execPath, SANDBOX.init);
+  args.push(...tools.argv);
   return { argv: args, path: tools.path };
 }
