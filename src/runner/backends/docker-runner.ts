@@ -105,8 +105,8 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
     const sandboxFiles = join(request.ioDir, "sandbox");
     const env = {
       ...agentEnvironment(request, { home: HOME, path: PATH }),
-      ...proxyEnvironment(),
       DEVFLOW_SANDBOX: JSON.stringify({
+        env: proxyEnvironment(),
         proxySocket: `${SANDBOX.netDir}/proxy.sock`,
         proxyPort: SANDBOX.proxyPort,
         forwards: loopbackForwards(request.egress.rules),

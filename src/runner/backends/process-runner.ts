@@ -113,8 +113,9 @@ async function sandboxed(
       policy: request.egress,
       ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
     });
-    Object.assign(env, proxyEnvironment(), {
+    Object.assign(env, {
       DEVFLOW_SANDBOX: JSON.stringify({
+        env: proxyEnvironment(),
         proxySocket: `${SANDBOX.netDir}/proxy.sock`,
         proxyPort: SANDBOX.proxyPort,
         forwards: loopbackForwards(request.egress.rules),

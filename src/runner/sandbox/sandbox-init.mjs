@@ -14,8 +14,9 @@
  * any Node the sandbox has.
  *
  * Configuration: the JSON in DEVFLOW_SANDBOX — { proxySocket, proxyPort,
- * forwards: [{ port, host, targetPort }], deadlineMs, stdin } — and the agent's
- * command line as arguments.
+ * forwards: [{ port, host, targetPort }], deadlineMs, stdin, env } — and the
+ * agent's command line as arguments. `env` is set for the agent only (the proxy
+ * variables: Node pays for NODE_USE_ENV_PROXY at start, and this process needs none).
  */
 import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
@@ -81,7 +82,10 @@ if (config.proxySocket !== undefined) {
 }
 
 const stdin = config.stdin === undefined ? "ignore" : openSync(config.stdin, "r");
-const agent = spawn(command, args, { stdio: [stdin, "inherit", "inherit"] });
+const agent = spawn(command, args, {
+  stdio: [stdin, "inherit", "inherit"],
+  env: { ...process.env, ...config.env },
+});
 agent.once("error", (error) => {
   const message = `${command}: ${error.message} (is the agent installed where the runner runs?)`;
   process.stdout.write(
