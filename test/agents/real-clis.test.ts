@@ -121,3 +121,38 @@ describe.each(backends)("the real claude CLI in the $name runner", (backend) => 
     180_000,
   );
 });
+
+describe.runIf(clis !== undefined && process.getuid?.() === 0)(
+  "the real claude CLI run bare as root (DEVFLOW_INSECURE_NO_SANDBOX)",
+  () => {
+    it("fails, and the failure quotes why the CLI refused instead of only its exit code", async () => {
+      const api = await anthropicStandIn(
+        (schemaId) => ARTIFACTS[schemaId as keyof typeof ARTIFACTS],
+      );
+      const saved = process.env.PATH;
+      process.env.PATH = `${clis}:${process.env.PATH}`;
+      process.env.ANTHROPIC_API_KEY = "sk-ant-api03-devflow-test-key-0000000000";
+      process.env.ANTHROPIC_BASE_URL = api.url;
+      const h = await startHarness({
+        runner: createProcessRunner({ killGraceMs: 500, sandbox: "none" }),
+        jobs: { defaultAgent: "claude-code", attemptTimeoutSeconds: 60 },
+      });
+      try {
+        const { runId } = await h.start({ cloneUrl: createBareRemote() });
+        const [retry] = await h.waitForEvents(runId, "phase.retrying", 1, 60_000);
+        expect(retry?.payload).toMatchObject({ category: "agent_error" });
+        // The CLI's own reason, from the last lines it printed, reaches the phase.
+        expect(String(retry?.payload.message)).toContain(
+          "--dangerously-skip-permissions cannot be used with root/sudo privileges",
+        );
+        expect(String(retry?.payload.message)).not.toContain("sk-ant-api03-devflow-test-key");
+      } finally {
+        await h.stop();
+        await api.close();
+        process.env.PATH = saved;
+        delete process.env.ANTHROPIC_API_KEY;
+        delete process.env.ANTHROPIC_BASE_URL;
+      }
+    }, 120_000);
+  },
+);

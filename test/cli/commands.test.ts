@@ -109,8 +109,45 @@ describe("the devflow command line", () => {
       DEVFLOW_AGENT: "scripted",
     });
     expect(good.stdout).toMatch(/^ok {4}migrations +all \d+ applied/m);
+    expect(good.stdout).toMatch(/^ok {4}sandbox +bubblewrap [\d.]+: own user, pid, network/m);
     expect(good.stdout).toContain("0 failed, 0 warnings");
     expect(good.code).toBe(0);
+  });
+
+  it("doctor reports the sandbox: ok, unavailable with the fix, or disabled; start refuses to run agents without one", async () => {
+    const fakeBin = tempDir("no-bwrap");
+    // A bubblewrap that cannot set anything up, as on a host without user namespaces.
+    writeFileSync(
+      join(fakeBin, "bwrap"),
+      '#!/bin/sh\ncase "$1" in --version) echo "bubblewrap 0.8.0";; --help) echo "--disable-userns";; *) echo "bwrap: setting up uid map: Permission denied" >&2; exit 1;; esac\n',
+      { mode: 0o755 },
+    );
+    const env = { DEVFLOW_AGENT: "scripted", DATABASE_URL: await createTestDatabase() };
+    const broken = { ...env, PATH: `${fakeBin}:${process.env.PATH}` };
+    const unavailable = await runDevflow(["doctor", "--offline"], broken);
+    expect(unavailable.code).toBe(1);
+    expect(unavailable.stdout).toMatch(
+      /^fail {2}sandbox +agents cannot be sandboxed on this host/m,
+    );
+    expect(unavailable.stdout).toContain("setting up uid map: Permission denied");
+    expect(unavailable.stdout).toContain("fix: allow unprivileged user namespaces");
+    const refused = await runDevflow(["start"], {
+      ...broken,
+      DEVFLOW_DATA_DIR: tempDir("refused"),
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("agents cannot be sandboxed on this host");
+    expect(refused.stderr).toContain("DEVFLOW_WORKER_CONCURRENCY=0");
+    const disabled = await runDevflow(["doctor", "--offline"], {
+      ...env,
+      DEVFLOW_INSECURE_NO_SANDBOX: "1",
+    });
+    expect(disabled.stdout).toMatch(/^warn {2}sandbox +DISABLED by DEVFLOW_INSECURE_NO_SANDBOX/m);
+    const elsewhere = await runDevflow(["doctor", "--offline"], {
+      ...broken,
+      DEVFLOW_WORKER_CONCURRENCY: "0",
+    });
+    expect(elsewhere.stdout).toMatch(/^ok {4}sandbox +not needed: DEVFLOW_WORKER_CONCURRENCY=0/m);
   });
 
   it("doctor asks GitHub whether it accepts the app's key", async () => {

@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { phaseAttempts, runnerExecutions } from "../../src/db/schema/index.ts";
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
-import { createBareRemote } from "../helpers/git-fixtures.ts";
+import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 import { branchCommits, fullRunLeavesCommits } from "../helpers/runner-contract.ts";
 
@@ -185,4 +186,53 @@ describe.skipIf(!env.available)("the docker runner", () => {
       subject: expect.stringContaining("partial work"),
     });
   });
+
+  it("a container whose worker died stops at its deadline on its own, and any worker's reaper removes it once its execution is over", async () => {
+    // The worker that starts it "dies" right after: nobody waits on the container.
+    const orphaning = createDockerRunner({
+      image: env.image,
+      network: "none",
+      cpus: 1,
+      memoryMb: 256,
+      pids: 64,
+      ...(env.socketPath === undefined ? {} : { socketPath: env.socketPath }),
+    });
+    const executionId = randomUUID();
+    const handle = await orphaning.start({
+      executionId,
+      runId: "orphan-run",
+      phaseKey: "spec",
+      attempt: 1,
+      revision: 1,
+      workspace: tempDir("orphan-ws"),
+      ioDir: tempDir("orphan-io"),
+      command: { argv: ["sleep", "300"], env: {} },
+      passEnv: [],
+      readOnly: [],
+      egress: { rules: [] },
+      timeoutMs: 1_000,
+    });
+    const container = env.docker.getContainer(String(handle.containerId));
+    // The launcher ends it a few seconds past the limit, worker or not.
+    await h.waitFor(
+      "the container to stop by itself",
+      async () => (await container.inspect()).State.Status === "exited",
+      30_000,
+    );
+    // Another worker's reaper: only what the database says is over goes.
+    const reaper = createDockerRunner({
+      image: env.image,
+      network: "none",
+      cpus: 1,
+      memoryMb: 256,
+      pids: 64,
+      ...(env.socketPath === undefined ? {} : { socketPath: env.socketPath }),
+    });
+    expect(await reaper.reap?.(async () => new Set())).toEqual([]);
+    expect((await container.inspect()).State.Status).toBe("exited");
+    expect(
+      await reaper.reap?.(async (ids) => new Set(ids.filter((id) => id === executionId))),
+    ).toEqual([executionId]);
+    await expect(container.inspect()).rejects.toMatchObject({ statusCode: 404 });
+  }, 60_000);
 });
