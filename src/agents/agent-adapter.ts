@@ -26,6 +26,8 @@ export interface AgentCommandInput {
   scenario?: ScriptedScenario;
   /** Settings the operator gave this agent (model, extra arguments, a command line). */
   options: AgentOptions;
+  /** The host's values of the adapter's `passEnv` (an endpoint to configure on the command line). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface AgentOptions {

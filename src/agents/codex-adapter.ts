@@ -18,15 +18,34 @@ export const codexAdapter: AgentAdapter = {
   executable: "codex",
   keyEnv: ["OPENAI_API_KEY", "CODEX_API_KEY"],
   egress: (env) => modelEndpoints(env, ["OPENAI_BASE_URL"], ["api.openai.com"]),
-  command: ({ promptFile, options }) => ({
+  command: ({ promptFile, options, env }) => ({
     argv: [
       "codex",
       "exec",
       "--json",
       "--skip-git-repo-check",
-      // The runner is the sandbox; inside it the agent may write the workspace.
+      // devflow's runner is the sandbox; Codex's own cannot nest inside it (it needs
+      // namespaces the sandbox refuses), and inside it the agent may write the workspace.
       "--sandbox",
-      "workspace-write",
+      "danger-full-access",
+      // Nothing but the model API: no analytics, update checks or plugin syncs, which
+      // the egress proxy would refuse anyway.
+      "-c",
+      "analytics.enabled=false",
+      "-c",
+      "check_for_update_on_startup=false",
+      "-c",
+      "features.plugins=false",
+      // Codex reads its endpoint from its config, not from OPENAI_BASE_URL: a provider
+      // of devflow's, given on the command line, points it at the one the operator set.
+      ...(env?.OPENAI_BASE_URL === undefined || env.OPENAI_BASE_URL === ""
+        ? []
+        : [
+            "-c",
+            `model_providers.devflow={name="devflow",base_url=${JSON.stringify(env.OPENAI_BASE_URL)},env_key="${env.CODEX_API_KEY ? "CODEX_API_KEY" : "OPENAI_API_KEY"}",wire_api="responses"}`,
+            "-c",
+            'model_provider="devflow"',
+          ]),
       ...(options.model === undefined ? [] : ["--model", options.model]),
       "-",
     ],

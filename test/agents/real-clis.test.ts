@@ -9,7 +9,11 @@ import { ARTIFACTS } from "../fixtures/agents/stand-in-lib.mjs";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
-import { anthropicStandIn, type ModelStandIn } from "../helpers/model-stand-ins.ts";
+import {
+  anthropicStandIn,
+  type ModelStandIn,
+  responsesStandIn,
+} from "../helpers/model-stand-ins.ts";
 import { processesOfRun } from "../helpers/runner-contract.ts";
 
 /**
@@ -60,22 +64,54 @@ const backends: Backend[] = [
   },
 ];
 
-describe.each(backends)("the real claude CLI in the $name runner", (backend) => {
+/** Each real CLI: its adapter, its model API's stand-in, and the variables pointing it there. */
+const CLIS = [
+  {
+    cli: "claude",
+    agent: "claude-code",
+    standIn: anthropicStandIn,
+    env: (url: string) => ({
+      ANTHROPIC_API_KEY: "sk-ant-api03-devflow-test-key-0000000000",
+      ANTHROPIC_BASE_URL: url,
+    }),
+    /** Claude Code prices its usage; Codex reports tokens only. */
+    costs: true,
+  },
+  {
+    cli: "codex",
+    agent: "codex",
+    standIn: responsesStandIn,
+    env: (url: string) => ({
+      OPENAI_API_KEY: "sk-proj-devflow-test-key-000000000000",
+      OPENAI_BASE_URL: `${url}/v1`,
+    }),
+    costs: false,
+  },
+] as const;
+
+describe.each(
+  CLIS.flatMap((cli) =>
+    backends.map((backend) => ({
+      ...cli,
+      backend,
+      name: `${cli.cli} in the ${backend.name} runner`,
+    })),
+  ),
+)("the real $name", ({ backend, standIn, env, agent, costs }) => {
   let h: Harness;
   let api: ModelStandIn;
   const saved = { ...process.env };
 
   beforeAll(async () => {
     if (!backend.available) return;
-    api = await anthropicStandIn((schemaId) => ARTIFACTS[schemaId as keyof typeof ARTIFACTS]);
+    api = await standIn((schemaId) => ARTIFACTS[schemaId as keyof typeof ARTIFACTS]);
     // devflow's own environment, as an operator sets it: the CLI on PATH, its key,
     // and its model endpoint on this host's loopback.
     process.env.PATH = `${clis}:${process.env.PATH}`;
-    process.env.ANTHROPIC_API_KEY = "sk-ant-api03-devflow-test-key-0000000000";
-    process.env.ANTHROPIC_BASE_URL = api.url;
+    Object.assign(process.env, env(api.url));
     h = await startHarness({
       runner: backend.runner(),
-      jobs: { defaultAgent: "claude-code", attemptTimeoutSeconds: 120 },
+      jobs: { defaultAgent: agent, attemptTimeoutSeconds: 120 },
       waitTimeoutMs: 120_000,
     });
   }, 60_000);
@@ -83,14 +119,13 @@ describe.each(backends)("the real claude CLI in the $name runner", (backend) => 
   afterAll(async () => {
     if (!backend.available) return;
     process.env.PATH = saved.PATH;
-    delete process.env.ANTHROPIC_API_KEY;
-    delete process.env.ANTHROPIC_BASE_URL;
+    for (const name of Object.keys(env(""))) delete process.env[name];
     await h.stop();
     await api.close();
   });
 
   it.runIf(backend.available)(
-    "writes the phase's artifact with its own tool through the allowlisted route to its API; devflow reads its cost and tokens",
+    "writes the phase's artifact with its own tool through the allowlisted route to its API; devflow reads what it used",
     async () => {
       const { runId } = await h.start({ cloneUrl: createBareRemote() });
       await h.waitForGate(runId, "spec_approved", 120_000);
@@ -99,11 +134,12 @@ describe.each(backends)("the real claude CLI in the $name runner", (backend) => 
         .from(phaseAttempts)
         .where(eq(phaseAttempts.runId, runId));
       expect(attempt).toMatchObject({ state: "succeeded", attempt: 1 });
-      expect(attempt?.costUsd).toBeGreaterThan(0);
+      if (costs) expect(attempt?.costUsd).toBeGreaterThan(0);
       expect(attempt?.tokens).toMatchObject({
         input: expect.any(Number),
         output: expect.any(Number),
       });
+      expect(attempt?.tokens?.input).toBeGreaterThan(0);
       // The CLI really asked the stand-in, with the prompt devflow wrote, and was
       // refused nothing on the way.
       expect(api.requests.some((request) => request.body.includes("# Phase: Specification"))).toBe(
@@ -115,7 +151,6 @@ describe.each(backends)("the real claude CLI in the $name runner", (backend) => 
         .where(eq(runnerExecutions.runId, runId));
       expect(execution?.exit).toMatchObject({ exitCode: 0 });
       expect(execution?.exit?.egressDenied).toBeUndefined();
-      expect(execution?.transcript).toContain('"type":"result"');
       expect(processesOfRun(runId)).toEqual([]);
     },
     180_000,

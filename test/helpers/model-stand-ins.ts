@@ -18,12 +18,18 @@ export interface ModelStandIn {
  * "Write one JSON document valid against <schema> to `<path>`", and the working
  * directory the agent reports (its tool calls need an absolute path).
  */
-export function askedFor(body: string): { schemaId: string; path: string } | undefined {
+export function askedFor(
+  body: string,
+): { schemaId: string; path: string; relative: string } | undefined {
   const text = body.replaceAll("\\n", "\n").replaceAll('\\"', '"');
   const match = /valid against (\S+) to `([^`]+\.json)`/.exec(text);
   if (match?.[1] === undefined || match[2] === undefined) return undefined;
   const cwd = /Working directory: (\S+)/.exec(text)?.[1] ?? "/workspace";
-  return { schemaId: match[1], path: match[2].startsWith("/") ? match[2] : `${cwd}/${match[2]}` };
+  return {
+    schemaId: match[1],
+    path: match[2].startsWith("/") ? match[2] : `${cwd}/${match[2]}`,
+    relative: match[2],
+  };
 }
 
 async function listen(
@@ -181,6 +187,71 @@ export function anthropicStandIn(artifact: (schemaId: string) => unknown): Promi
         },
       ],
       ["message_stop", { type: "message_stop" }],
+    ]);
+  }, requests);
+}
+
+/**
+ * A stand-in of OpenAI's Responses API (a custom model provider for Codex): the
+ * first turn answers with Codex's `exec` tool running `apply_patch` to add the
+ * phase's artifact, the turn after the tool's output ends with a message. Each
+ * turn reports usage. WebSocket upgrades are refused, so Codex uses HTTP.
+ */
+export function responsesStandIn(artifact: (schemaId: string) => unknown): Promise<ModelStandIn> {
+  const requests: StandInRequest[] = [];
+  return listen((req, body, res) => {
+    if (!(req.url ?? "").endsWith("/responses")) {
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end('{"error":{"message":"not here"}}');
+      return;
+    }
+    const parsed = JSON.parse(body) as { input: { type?: string }[] };
+    const answered = parsed.input.some((item) => item.type === "custom_tool_call_output");
+    const asked = askedFor(body);
+    const id = `resp_${requests.length}`;
+    const usage = {
+      input_tokens: 900,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 150,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 1050,
+    };
+    const item =
+      !answered && asked !== undefined
+        ? {
+            type: "custom_tool_call",
+            id: `ctc_${requests.length}`,
+            call_id: `call_${requests.length}`,
+            name: "exec",
+            status: "completed",
+            input: `await tools.apply_patch(${JSON.stringify(`*** Begin Patch\n*** Add File: ${asked.relative}\n+${JSON.stringify(artifact(asked.schemaId))}\n*** End Patch\n`)});\ntext("written");\n`,
+          }
+        : {
+            type: "message",
+            id: `msg_${requests.length}`,
+            role: "assistant",
+            status: "completed",
+            content: [{ type: "output_text", text: "The artifact is written.", annotations: [] }],
+          };
+    sse(res, [
+      ["response.created", { type: "response.created", response: { id, status: "in_progress" } }],
+      [
+        "response.output_item.added",
+        {
+          type: "response.output_item.added",
+          output_index: 0,
+          item: { ...item, status: "in_progress" },
+        },
+      ],
+      ["response.output_item.done", { type: "response.output_item.done", output_index: 0, item }],
+      [
+        "response.completed",
+        {
+          type: "response.completed",
+          response: { id, status: "completed", output: [item], usage },
+        },
+      ],
     ]);
   }, requests);
 }

@@ -116,6 +116,7 @@ export async function runRevision(
       outputPath: input.outputPath,
       schemaId: input.schemaId,
       options: deps.agentOptions,
+      env: Object.fromEntries(input.adapter.passEnv.map((name) => [name, process.env[name]])),
       ...(input.adapter.name === "scripted"
         ? {
             scenario: resolveScenario(
