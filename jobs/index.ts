@@ -31,6 +31,16 @@ export interface JobSettings {
   egressAllow: EgressRule[];
 }
 
+/**
+ * Every devflow job beats while a worker holds it (pg-boss refreshes it every 5 s);
+ * one whose worker died is failed and retried by any other process's supervisor
+ * once 10 s pass without a beat (pg-boss's minimum); docs/engine.md gives the worst
+ * case per queue.
+ */
+export const JOB_HEARTBEAT_SECONDS = 10;
+/** How often each process's pg-boss supervisor looks for lapsed heartbeats and expired jobs. */
+export const SUPERVISE_INTERVAL_SECONDS = 5;
+
 function queues(settings: JobSettings): Queue[] {
   return [
     deadLetter.queue,
@@ -41,7 +51,7 @@ function queues(settings: JobSettings): Queue[] {
     sweep.queue,
     processDelivery.queue,
     publishRun.queue,
-  ];
+  ].map((queue) => ({ ...queue, heartbeatSeconds: JOB_HEARTBEAT_SECONDS }));
 }
 
 /** Creates (or updates) every queue devflow uses; every process does this at start. */
@@ -55,14 +65,8 @@ export async function ensureQueues(boss: PgBoss, settings: JobSettings): Promise
         if ((await boss.getQueue(name)) === null) throw error;
       }
     }
-    // Policy, partitioning and a few others are fixed at creation; the rest can follow code changes.
-    const {
-      policy: _policy,
-      partition: _partition,
-      retryDelayMax: _max,
-      heartbeatSeconds: _beat,
-      ...mutable
-    } = options;
+    // Policy and partitioning are fixed at creation; the rest follows code changes.
+    const { policy: _policy, partition: _partition, ...mutable } = options;
     await boss.updateQueue(name, mutable);
   }
 }

@@ -1,6 +1,12 @@
 import { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
-import { ensureQueues, type JobSettings, registerWorkers, type WorkerDeps } from "../jobs/index.ts";
+import {
+  ensureQueues,
+  type JobSettings,
+  registerWorkers,
+  SUPERVISE_INTERVAL_SECONDS,
+  type WorkerDeps,
+} from "../jobs/index.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createEngine, type Engine } from "./engine/create-engine.ts";
@@ -67,7 +73,9 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     connectionString: options.databaseUrl,
     useListenNotify: true,
     max: 6,
-    superviseIntervalSeconds: 60,
+    // Lapsed job heartbeats are found within seconds, not the default minute.
+    superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+    monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
   });
   boss.on("error", (error: unknown) => log.error({ err: error }, "pg-boss error"));
   await boss.start();

@@ -149,6 +149,20 @@ export async function heartbeatExecution(deps: EngineDeps, executionId: string):
   return row?.state === "running" && row.attemptState === "running";
 }
 
+/**
+ * The phase job's heartbeat, from its start to its result: proves the attempt's
+ * worker is alive through preparation, the agent and the commit alike, and asks
+ * whether it should go on — false once any process stopped the attempt.
+ */
+export async function heartbeatAttempt(deps: EngineDeps, attemptId: string): Promise<boolean> {
+  const [row] = await deps.db
+    .update(phaseAttempts)
+    .set({ heartbeatAt: sql`now()` })
+    .where(eq(phaseAttempts.id, attemptId))
+    .returning({ state: phaseAttempts.state });
+  return row?.state === "running";
+}
+
 export interface FinishExecutionInput {
   runId: string;
   executionId: string;

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, lt, notExists, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNull, lt, notExists, sql } from "drizzle-orm";
 import {
   approvalRequests,
   phaseAttempts,
@@ -12,7 +12,7 @@ import { supersedeAttempt } from "./supersede-attempt.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface SweepOptions {
-  /** An execution whose heartbeat is older than this belongs to a dead worker. */
+  /** An attempt whose job's heartbeat is older than this belongs to a dead worker. */
   staleAfterMs: number;
 }
 
@@ -34,18 +34,13 @@ export async function sweepRuns(deps: EngineDeps, options: SweepOptions): Promis
   const staleBefore = new Date(Date.now() - options.staleAfterMs);
   const superseded: string[] = [];
 
-  const staleExecutions = await deps.db
-    .select({ runId: runnerExecutions.runId, attemptId: runnerExecutions.attemptId })
-    .from(runnerExecutions)
-    .innerJoin(phaseAttempts, eq(phaseAttempts.id, runnerExecutions.attemptId))
-    .where(
-      and(
-        eq(runnerExecutions.state, "running"),
-        eq(phaseAttempts.state, "running"),
-        lt(runnerExecutions.heartbeatAt, staleBefore),
-      ),
-    );
-  for (const row of staleExecutions) {
+  // An attempt whose job is beating stays; one whose beat stopped lost its worker
+  // (at any step: preparing, running the agent, committing, pushing).
+  const stale = await deps.db
+    .select({ runId: phaseAttempts.runId, attemptId: phaseAttempts.id })
+    .from(phaseAttempts)
+    .where(and(eq(phaseAttempts.state, "running"), lt(phaseAttempts.heartbeatAt, staleBefore)));
+  for (const row of stale) {
     const result = await supersedeAttempt(deps, {
       runId: row.runId,
       attemptId: row.attemptId,
@@ -55,21 +50,25 @@ export async function sweepRuns(deps: EngineDeps, options: SweepOptions): Promis
     if (result.superseded) superseded.push(row.attemptId);
   }
 
+  // An attempt no worker has started yet: fine while its job waits; lost when the job is.
   const unstarted = await deps.db
     .select({ runId: phaseAttempts.runId, attemptId: phaseAttempts.id })
     .from(phaseAttempts)
-    .where(
-      and(
-        eq(phaseAttempts.state, "running"),
-        notExists(
-          deps.db
-            .select({ one: sql`1` })
-            .from(runnerExecutions)
-            .where(eq(runnerExecutions.attemptId, phaseAttempts.id)),
-        ),
-      ),
-    );
+    .where(and(eq(phaseAttempts.state, "running"), isNull(phaseAttempts.heartbeatAt)));
   for (const row of unstarted) {
+    // A worker of an older devflow beats only its executions: a fresh one is alive too.
+    const [beating] = await deps.db
+      .select({ id: runnerExecutions.id })
+      .from(runnerExecutions)
+      .where(
+        and(
+          eq(runnerExecutions.attemptId, row.attemptId),
+          eq(runnerExecutions.state, "running"),
+          gte(runnerExecutions.heartbeatAt, staleBefore),
+        ),
+      )
+      .limit(1);
+    if (beating !== undefined) continue;
     const job = await deps.boss.getJobById(QUEUES.executePhase, row.attemptId);
     const live = job !== null && LIVE_JOB_STATES.has(job.state);
     const stuck =

@@ -1,3 +1,4 @@
+import { createServer, type Server } from "node:http";
 import nock from "nock";
 import { API } from "./github-fixtures.ts";
 
@@ -31,38 +32,41 @@ export interface FakeGitHub {
   repoConfig: string | null;
 }
 
+type Answer = [number, unknown];
+
+interface Route {
+  method: string;
+  path: RegExp;
+  answer(state: FakeGitHub, parts: string[], body: unknown): Answer;
+}
+
+const text = (body: unknown) => (body as { body?: string } | null)?.body ?? "";
+const at = (parts: string[], from: number) => Number(parts.at(from));
+
 /**
- * GitHub's REST API as devflow uses it, answered by nock on API: installation
- * tokens, repository config, permissions, comments, reactions, pull requests,
- * check runs and the GraphQL ready-for-review call. Returns the live record of
- * what was called and published; a test may change `permissions` and `repoConfig`.
+ * GitHub's REST API as devflow uses it: installation tokens, repository config,
+ * permissions, comments, reactions, pull requests, check runs and the GraphQL
+ * ready-for-review call. One answer per request, whichever transport brought it
+ * (nock in this process, or a real HTTP server).
  */
-export function fakeGitHub(): FakeGitHub {
-  const state: FakeGitHub = {
-    calls: [],
-    comments: [],
-    posted: [],
-    published: [],
-    permissions: { alice: "write", bob: "admin", mallory: "read" },
-    repoConfig: null,
-  };
-  const { calls, comments, published } = state;
-  const number = (request: Request, from: number) =>
-    Number(new URL(request.url).pathname.split("/").at(from));
-  nock(API)
-    .persist()
-    .on("request", (request: Request) =>
-      calls.push(`${request.method} ${new URL(request.url).pathname}`),
-    )
-    .post(/\/app\/installations\/\d+\/access_tokens/)
-    .reply(201, {
-      token: "ghs_installation_token",
-      expires_at: "2099-01-01T00:00:00Z",
-      permissions: { contents: "write" },
-      repository_selection: "selected",
-    })
-    .get(/\/repos\/[^/]+\/[^/]+\/contents\/\.github(\/|%2F)devflow\.yml/)
-    .reply(() =>
+const ROUTES: Route[] = [
+  {
+    method: "POST",
+    path: /^\/app\/installations\/\d+\/access_tokens$/,
+    answer: () => [
+      201,
+      {
+        token: "ghs_installation_token",
+        expires_at: "2099-01-01T00:00:00Z",
+        permissions: { contents: "write" },
+        repository_selection: "selected",
+      },
+    ],
+  },
+  {
+    method: "GET",
+    path: /^\/repos\/[^/]+\/[^/]+\/contents\/\.github(\/|%2F)devflow\.yml/,
+    answer: (state) =>
       state.repoConfig === null
         ? [404, { message: "Not Found" }]
         : [
@@ -73,90 +77,190 @@ export function fakeGitHub(): FakeGitHub {
               content: Buffer.from(state.repoConfig).toString("base64"),
             },
           ],
-    )
-    .get(/\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission/)
-    .reply((request: Request) => [
+  },
+  {
+    method: "GET",
+    path: /^\/repos\/[^/]+\/[^/]+\/collaborators\/[^/]+\/permission$/,
+    answer: (state, parts) => [
       200,
-      {
-        permission:
-          state.permissions[new URL(request.url).pathname.split("/").at(-2) ?? ""] ?? "none",
-      },
-    ])
-    .post(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
-    .reply(async (request: Request) => {
-      const { body } = (await request.json()) as { body: string };
-      const issue = number(request, -2);
-      state.posted.push({ issue, body });
+      { permission: state.permissions[parts.at(-2) ?? ""] ?? "none" },
+    ],
+  },
+  {
+    method: "POST",
+    path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/comments$/,
+    answer: (state, parts, body) => {
+      const issue = at(parts, -2);
+      state.posted.push({ issue, body: text(body) });
       // A reply carries its delivery's marker on its first line; the rest is what people read.
-      const reply = /^<!-- devflow-reply:[^>]*-->\n/.exec(body);
+      const reply = /^<!-- devflow-reply:[^>]*-->\n/.exec(text(body));
       if (reply !== null) {
-        comments.push({ issue, body: body.slice(reply[0].length) });
+        state.comments.push({ issue, body: text(body).slice(reply[0].length) });
         return [201, { id: state.posted.length }];
       }
       // devflow's own status and report comments are published, not replies.
-      published.push({ kind: "comment", issue, body });
-      return [201, { id: 90_000 + published.length }];
-    })
-    .get(/\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments/)
-    .reply((request: Request) => [
+      state.published.push({ kind: "comment", issue, body: text(body) });
+      return [201, { id: 90_000 + state.published.length }];
+    },
+  },
+  {
+    method: "GET",
+    path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/comments$/,
+    answer: (state, parts) => [
       200,
       state.posted
         .map((comment, index) => ({ id: index + 1, body: comment.body, issue: comment.issue }))
-        .filter((comment) => comment.issue === number(request, -2)),
-    ])
-    .patch(/\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "update",
-        issue: number(request, -1),
-        body: ((await request.json()) as { body: string }).body,
-      });
+        .filter((comment) => comment.issue === at(parts, -2)),
+    ],
+  },
+  {
+    method: "PATCH",
+    path: /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+$/,
+    answer: (state, parts, body) => {
+      state.published.push({ kind: "update", issue: at(parts, -1), body: text(body) });
       return [200, {}];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/issues\/\d+\/reactions/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "reaction",
-        issue: number(request, -2),
-        body: JSON.stringify(await request.json()),
-      });
+    },
+  },
+  {
+    method: "POST",
+    path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/reactions$/,
+    answer: (state, parts, body) => {
+      state.published.push({ kind: "reaction", issue: at(parts, -2), body: JSON.stringify(body) });
       return [201, { id: 1, content: "eyes" }];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/pulls$/)
-    .reply(async (request: Request) => {
-      published.push({ kind: "pull", issue: 0, body: JSON.stringify(await request.json()) });
-      return [201, { number: 7000 + published.length, node_id: `PR_${published.length}` }];
-    })
-    .post(/\/repos\/[^/]+\/[^/]+\/check-runs$/)
-    .reply(async (request: Request) => {
-      published.push({ kind: "check", issue: 0, body: JSON.stringify(await request.json()) });
-      return [201, { id: 50_000 + published.length }];
-    })
-    .patch(/\/repos\/[^/]+\/[^/]+\/check-runs\/\d+/)
-    .reply(async (request: Request) => {
-      published.push({
+    },
+  },
+  {
+    method: "POST",
+    path: /^\/repos\/[^/]+\/[^/]+\/pulls$/,
+    answer: (state, _parts, body) => {
+      state.published.push({ kind: "pull", issue: 0, body: JSON.stringify(body) });
+      return [
+        201,
+        { number: 7000 + state.published.length, node_id: `PR_${state.published.length}` },
+      ];
+    },
+  },
+  {
+    method: "POST",
+    path: /^\/repos\/[^/]+\/[^/]+\/check-runs$/,
+    answer: (state, _parts, body) => {
+      state.published.push({ kind: "check", issue: 0, body: JSON.stringify(body) });
+      return [201, { id: 50_000 + state.published.length }];
+    },
+  },
+  {
+    method: "PATCH",
+    path: /^\/repos\/[^/]+\/[^/]+\/check-runs\/\d+$/,
+    answer: (state, parts, body) => {
+      state.published.push({
         kind: "check-update",
-        issue: number(request, -1),
-        body: JSON.stringify(await request.json()),
+        issue: at(parts, -1),
+        body: JSON.stringify(body),
       });
       return [200, {}];
-    })
-    .patch(/\/repos\/[^/]+\/[^/]+\/pulls\/\d+$/)
-    .reply(async (request: Request) => {
-      published.push({
-        kind: "pull-update",
-        issue: number(request, -1),
-        body: ((await request.json()) as { body: string }).body,
-      });
+    },
+  },
+  {
+    method: "PATCH",
+    path: /^\/repos\/[^/]+\/[^/]+\/pulls\/\d+$/,
+    answer: (state, parts, body) => {
+      state.published.push({ kind: "pull-update", issue: at(parts, -1), body: text(body) });
       return [200, {}];
-    })
-    .post("/graphql")
-    .reply(async (request: Request) => {
-      published.push({ kind: "graphql", issue: 0, body: JSON.stringify(await request.json()) });
+    },
+  },
+  {
+    method: "POST",
+    path: /^(\/api)?\/graphql$/,
+    answer: (state, _parts, body) => {
+      state.published.push({ kind: "graphql", issue: 0, body: JSON.stringify(body) });
       return [
         200,
         { data: { markPullRequestReadyForReview: { pullRequest: { isDraft: false } } } },
       ];
-    });
+    },
+  },
+];
+
+function routeOf(method: string, path: string): Route | undefined {
+  return ROUTES.find((route) => route.method === method && route.path.test(path));
+}
+
+function answer(state: FakeGitHub, method: string, path: string, body: unknown): Answer {
+  const route = routeOf(method, path);
+  if (route === undefined)
+    return [404, { message: `the fake GitHub does not know ${method} ${path}` }];
+  state.calls.push(`${method} ${path}`);
+  return route.answer(state, path.split("/"), body);
+}
+
+function newState(): FakeGitHub {
+  return {
+    calls: [],
+    comments: [],
+    posted: [],
+    published: [],
+    permissions: { alice: "write", bob: "admin", mallory: "read" },
+    repoConfig: null,
+  };
+}
+
+/**
+ * GitHub's REST API as devflow uses it, answered by nock on API in this process.
+ * Returns the live record of what was called and published; a test may change
+ * `permissions` and `repoConfig`.
+ */
+export function fakeGitHub(): FakeGitHub {
+  const state = newState();
+  for (const method of ["GET", "POST", "PATCH", "PUT", "DELETE"]) {
+    nock(API)
+      .persist()
+      // Only the routes above: a test may add its own interceptors for the rest.
+      .intercept((path) => routeOf(method, new URL(path, API).pathname) !== undefined, method)
+      .reply(async (request: Request) => {
+        const raw = await request.text();
+        const path = new URL(request.url).pathname;
+        return answer(state, method, path, raw === "" ? null : JSON.parse(raw)) as [
+          number,
+          nock.Body,
+        ];
+      });
+  }
   return state;
+}
+
+/**
+ * The same fake GitHub as a real HTTP server on loopback, for devflow processes a
+ * test starts (`GHE_HOST=<host>`, `GHE_PROTOCOL=http`: every call, tokens
+ * included, then goes to `<url>/api/v3`).
+ */
+export async function fakeGitHubServer(): Promise<{
+  state: FakeGitHub;
+  host: string;
+  close(): Promise<void>;
+}> {
+  const state = newState();
+  const server: Server = createServer(async (req, res) => {
+    let raw = "";
+    for await (const chunk of req) raw += chunk;
+    const path = new URL(req.url ?? "/", "http://github.test").pathname.replace(/^\/api\/v3/, "");
+    const [status, body] = answer(
+      state,
+      req.method ?? "GET",
+      path,
+      raw === "" ? null : JSON.parse(raw),
+    );
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return {
+    state,
+    host: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

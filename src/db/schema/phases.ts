@@ -102,6 +102,11 @@ export const phaseAttempts = pgTable(
     commitSha: text("commit_sha"),
     /** Connections the sandbox refused during the attempt (host, port, why). */
     egressDenied: jsonb("egress_denied").$type<EgressDenialRecord[]>(),
+    /**
+     * The phase job's heartbeat, from the moment a worker took the attempt to its
+     * result (preparation, the agent, commit and push): null until a worker has it.
+     */
+    heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp("ended_at", { withTimezone: true }),
   },

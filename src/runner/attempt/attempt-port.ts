@@ -11,6 +11,7 @@ export type AttemptPort = Pick<
   | "registerExecution"
   | "recordExecutionHandle"
   | "heartbeatExecution"
+  | "heartbeatAttempt"
   | "finishExecution"
   | "supersedeAttempt"
   | "recordPhaseResult"

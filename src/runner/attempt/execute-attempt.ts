@@ -1,5 +1,6 @@
 import type { AgentAdapter } from "../../agents/agent-adapter.ts";
 import { AGENT_ADAPTERS } from "../../agents/agent-adapters.ts";
+import type { AttemptContext } from "../../engine/get-attempt-context.ts";
 import type { ExecutePhasePayload } from "../../engine/outbox.ts";
 import type { ProducedArtifact } from "../../engine/record-phase-result.ts";
 import { runDirectory } from "../../report/final-report.ts";
@@ -7,6 +8,7 @@ import { removeAgentFile } from "../agent-files.ts";
 import type { EgressDenial } from "../sandbox/egress-proxy.ts";
 import type { Workspace, Workspaces } from "../workspaces/workspaces.ts";
 import { type Failure, failed, fromError } from "./attempt-failure.ts";
+import { type AttemptHeartbeat, startAttemptHeartbeat } from "./attempt-heartbeat.ts";
 import { createAttemptUsage } from "./attempt-usage.ts";
 import { commitWork } from "./commit-work.ts";
 import { type RunRevisionDeps, runRevision } from "./run-revision.ts";
@@ -46,11 +48,32 @@ export async function executeAttempt(
   deps: ExecuteAttemptDeps,
   payload: ExecutePhasePayload,
 ): Promise<void> {
-  const { engine } = deps;
-  const context = await engine.getAttemptContext(payload.attemptId);
+  const context = await deps.engine.getAttemptContext(payload.attemptId);
   if (context === null) return;
+  const log = deps.log.child({
+    phaseKey: context.phase.phaseKey,
+    attempt: context.attempt.attempt,
+  });
+  const heartbeat = startAttemptHeartbeat({
+    engine: deps.engine,
+    attemptId: context.attempt.id,
+    intervalMs: deps.heartbeatMs,
+    log,
+  });
+  try {
+    await runAttempt({ ...deps, log }, context, heartbeat);
+  } finally {
+    heartbeat.stop();
+  }
+}
+
+async function runAttempt(
+  deps: ExecuteAttemptDeps,
+  context: AttemptContext,
+  heartbeat: AttemptHeartbeat,
+): Promise<void> {
+  const { engine, log } = deps;
   const { run, phase, attempt } = context;
-  const log = deps.log.child({ phaseKey: phase.phaseKey, attempt: attempt.attempt });
   const artifacts: ProducedArtifact[] = [];
   const usage = createAttemptUsage();
   const egressDenied: EgressDenial[] = [];
@@ -64,7 +87,14 @@ export async function executeAttempt(
       attemptId: attempt.id,
       attempt: attempt.attempt,
       outcome,
-      artifacts,
+      // What devflow stores (and may later show) of an artifact holds no protected value.
+      artifacts: artifacts.map((artifact) => ({
+        ...artifact,
+        content:
+          artifact.content === null
+            ? null
+            : (JSON.parse(deps.secrets.redact(JSON.stringify(artifact.content))) as unknown),
+      })),
       ...usage.fields(),
       ...(egressDenied.length === 0 ? {} : { egressDenied }),
       ...(commitSha === null ? {} : { commitSha }),
@@ -99,20 +129,18 @@ export async function executeAttempt(
 
   let failure: Failure | null = null;
   for (const revision of [1, 2]) {
-    const result = await runRevision(
-      { ...deps, log },
-      {
-        context,
-        adapter,
-        workspace,
-        schemaId,
-        outputPath,
-        revision,
-        repairErrors: artifacts.at(-1)?.errors ?? [],
-        agentsMd,
-        usage,
-      },
-    );
+    if (heartbeat.stopped) return;
+    const result = await runRevision(deps, {
+      context,
+      adapter,
+      workspace,
+      schemaId,
+      outputPath,
+      revision,
+      repairErrors: artifacts.at(-1)?.errors ?? [],
+      agentsMd,
+      usage,
+    });
     if (result.kind === "stale" || result.kind === "handed_back" || result.kind === "stopped") {
       return;
     }
@@ -126,6 +154,8 @@ export async function executeAttempt(
     log.info({ revision, errors: result.artifact.errors.slice(0, 5) }, "artifact invalid");
   }
 
+  // Stopped meanwhile (paused, aborted, superseded): nothing of this attempt is committed.
+  if (heartbeat.stopped) return;
   const valid = failure === null && artifacts.at(-1)?.valid === true;
   let commitSha: string | null = null;
   try {

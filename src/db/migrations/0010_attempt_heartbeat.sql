@@ -1,0 +1,1 @@
+ALTER TABLE "phase_attempts" ADD COLUMN "heartbeat_at" timestamp with time zone;
