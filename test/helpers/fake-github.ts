@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import nock from "nock";
 import { API } from "./github-fixtures.ts";
 
@@ -30,6 +31,8 @@ export interface FakeGitHub {
   permissions: Record<string, string>;
   /** `.github/devflow.yml` on the default branch; null: there is none. */
   repoConfig: string | null;
+  /** Pull requests opened, by head branch (GitHub allows one open pull request per head). */
+  pulls: { number: number; head: string; node_id: string }[];
 }
 
 type Answer = [number, unknown];
@@ -37,7 +40,7 @@ type Answer = [number, unknown];
 interface Route {
   method: string;
   path: RegExp;
-  answer(state: FakeGitHub, parts: string[], body: unknown): Answer;
+  answer(state: FakeGitHub, parts: string[], body: unknown, query: URLSearchParams): Answer;
 }
 
 const text = (body: unknown) => (body as { body?: string } | null)?.body ?? "";
@@ -133,11 +136,33 @@ const ROUTES: Route[] = [
     method: "POST",
     path: /^\/repos\/[^/]+\/[^/]+\/pulls$/,
     answer: (state, _parts, body) => {
+      const head = (body as { head?: string }).head ?? "";
+      // As GitHub: one open pull request per head branch.
+      if (state.pulls.some((pull) => pull.head === head)) {
+        return [
+          422,
+          {
+            message: "Validation Failed",
+            errors: [{ message: `A pull request already exists for ${head}.` }],
+          },
+        ];
+      }
       state.published.push({ kind: "pull", issue: 0, body: JSON.stringify(body) });
-      return [
-        201,
-        { number: 7000 + state.published.length, node_id: `PR_${state.published.length}` },
-      ];
+      const pull = {
+        number: 7000 + state.published.length,
+        head,
+        node_id: `PR_${state.published.length}`,
+      };
+      state.pulls.push(pull);
+      return [201, pull];
+    },
+  },
+  {
+    method: "GET",
+    path: /^\/repos\/[^/]+\/[^/]+\/pulls$/,
+    answer: (state, _parts, _body, query) => {
+      const head = (query.get("head") ?? "").split(":").at(-1);
+      return [200, state.pulls.filter((pull) => head === undefined || pull.head === head)];
     },
   },
   {
@@ -185,12 +210,13 @@ function routeOf(method: string, path: string): Route | undefined {
   return ROUTES.find((route) => route.method === method && route.path.test(path));
 }
 
-function answer(state: FakeGitHub, method: string, path: string, body: unknown): Answer {
+function answer(state: FakeGitHub, method: string, url: URL, body: unknown): Answer {
+  const path = url.pathname.replace(/^\/api\/v3/, "");
   const route = routeOf(method, path);
   if (route === undefined)
     return [404, { message: `the fake GitHub does not know ${method} ${path}` }];
   state.calls.push(`${method} ${path}`);
-  return route.answer(state, path.split("/"), body);
+  return route.answer(state, path.split("/"), body, url.searchParams);
 }
 
 function newState(): FakeGitHub {
@@ -201,6 +227,7 @@ function newState(): FakeGitHub {
     published: [],
     permissions: { alice: "write", bob: "admin", mallory: "read" },
     repoConfig: null,
+    pulls: [],
   };
 }
 
@@ -218,8 +245,7 @@ export function fakeGitHub(): FakeGitHub {
       .intercept((path) => routeOf(method, new URL(path, API).pathname) !== undefined, method)
       .reply(async (request: Request) => {
         const raw = await request.text();
-        const path = new URL(request.url).pathname;
-        return answer(state, method, path, raw === "" ? null : JSON.parse(raw)) as [
+        return answer(state, method, new URL(request.url), raw === "" ? null : JSON.parse(raw)) as [
           number,
           nock.Body,
         ];
@@ -236,17 +262,29 @@ export function fakeGitHub(): FakeGitHub {
 export async function fakeGitHubServer(): Promise<{
   state: FakeGitHub;
   host: string;
+  /** Every request as it arrives (`METHOD /path body…`), before any delay. */
+  arrived: string[];
+  /** Holds answers to requests whose `METHOD /path body…` matches, for `ms` (a slow GitHub). */
+  delay: { pattern: RegExp; ms: number } | null;
   close(): Promise<void>;
 }> {
   const state = newState();
+  const control = {
+    arrived: [] as string[],
+    delay: null as { pattern: RegExp; ms: number } | null,
+  };
   const server: Server = createServer(async (req, res) => {
     let raw = "";
     for await (const chunk of req) raw += chunk;
-    const path = new URL(req.url ?? "/", "http://github.test").pathname.replace(/^\/api\/v3/, "");
+    const url = new URL(req.url ?? "/", "http://github.test");
+    const path = url.pathname.replace(/^\/api\/v3/, "");
+    const arrival = `${req.method} ${path} ${raw.slice(0, 300)}`;
+    control.arrived.push(arrival);
+    if (control.delay?.pattern.test(arrival)) await sleep(control.delay.ms);
     const [status, body] = answer(
       state,
       req.method ?? "GET",
-      path,
+      url,
       raw === "" ? null : JSON.parse(raw),
     );
     res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
@@ -257,6 +295,13 @@ export async function fakeGitHubServer(): Promise<{
   return {
     state,
     host: `127.0.0.1:${port}`,
+    arrived: control.arrived,
+    get delay() {
+      return control.delay;
+    },
+    set delay(value) {
+      control.delay = value;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
