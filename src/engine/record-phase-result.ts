@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { and, desc, eq, isNotNull, sql } from "drizzle-orm";
 import {
   approvalRequests,
   artifacts,
@@ -12,7 +12,7 @@ import { runDirectory } from "../report/final-report.ts";
 import { advanceLocked } from "./advance-locked.ts";
 import { storable } from "./execution-records.ts";
 import { raiseHumanGate } from "./raise-human-gate.ts";
-import { withRun } from "./run-transition.ts";
+import { type Transition, withRun } from "./run-transition.ts";
 import { startAttempt } from "./start-attempt.ts";
 import { terminateRun } from "./terminate-run.ts";
 import type { EngineDeps } from "./types.ts";
@@ -43,6 +43,17 @@ export interface PhaseResultInput {
   commitSha?: string;
   /** Connections the sandbox refused during the attempt. */
   egressDenied?: EgressDenialRecord[];
+}
+
+/** The run branch's newest commit devflow made, if any. */
+async function latestCommit(tx: Transition["tx"], runId: string): Promise<string | null> {
+  const [row] = await tx
+    .select({ sha: phaseAttempts.commitSha })
+    .from(phaseAttempts)
+    .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
+    .orderBy(desc(phaseAttempts.endedAt))
+    .limit(1);
+  return row?.sha ?? null;
 }
 
 /**
@@ -141,6 +152,7 @@ export async function recordPhaseResult(
             gateKey: phase.gateKey,
             kind: "gate",
             attempt: attempt.attempt,
+            commitSha: input.commitSha ?? (await latestCommit(t.tx, t.run.id)),
           })
           .returning({ id: approvalRequests.id });
         await t.updateRun({ state: "awaiting_approval" });

@@ -1,9 +1,10 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, lte, sql } from "drizzle-orm";
 import {
   type ApprovalAction,
   type AttemptFeedback,
   approvalDecisions,
   approvalRequests,
+  phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
@@ -26,11 +27,70 @@ export interface SignalApprovalInput {
   actor?: string;
   body?: string;
   comments?: AttemptFeedback["comments"];
+  /**
+   * What the person decided on, so a decision applies only to the gate they saw: a
+   * review's commit (the gate's own or a later one), a comment's creation time (after
+   * the gate opened). A button names its gate itself and needs neither.
+   */
+  seen?: { commitSha?: string; at?: Date };
 }
 
 export interface SignalApprovalResult {
   /** True when this exact decision (same approval, action and token) was already applied. */
   replayed: boolean;
+}
+
+/** A decision meant for another gate than the one open now: it changes nothing. */
+function stale(message: string): DevflowError {
+  return new DevflowError(message, { class: "human", code: "approval_stale" });
+}
+
+/**
+ * Why a decision does not belong to `request`, or null when it does: its token
+ * already decided another gate of the run, it was written before the gate opened,
+ * or it reviewed a commit devflow made before the gate's.
+ */
+async function whyStale(
+  t: Transition,
+  request: typeof approvalRequests.$inferSelect,
+  input: SignalApprovalInput,
+): Promise<string | null> {
+  const [elsewhere] = await t.tx
+    .select({ id: approvalRequests.id, gateKey: approvalRequests.gateKey })
+    .from(approvalDecisions)
+    .innerJoin(approvalRequests, eq(approvalRequests.id, approvalDecisions.approvalRequestId))
+    .where(
+      and(
+        eq(approvalRequests.runId, request.runId),
+        eq(approvalDecisions.clientToken, input.clientToken),
+      ),
+    )
+    .limit(1);
+  if (elsewhere !== undefined && elsewhere.id !== request.id) {
+    return `it already decided gate \`${elsewhere.gateKey}\`; the open gate is \`${request.gateKey}\``;
+  }
+  const opened = Math.floor(request.createdAt.getTime() / 1000) * 1000;
+  if (input.seen?.at !== undefined && input.seen.at.getTime() < opened) {
+    return `it was written before gate \`${request.gateKey}\` opened (${request.createdAt.toISOString()}); decide the open gate anew`;
+  }
+  const seen = input.seen?.commitSha;
+  if (seen !== undefined && request.commitSha !== null && seen !== request.commitSha) {
+    const [older] = await t.tx
+      .select({ sha: phaseAttempts.commitSha })
+      .from(phaseAttempts)
+      .where(
+        and(
+          eq(phaseAttempts.runId, request.runId),
+          eq(phaseAttempts.commitSha, seen),
+          lte(phaseAttempts.endedAt, request.createdAt),
+        ),
+      )
+      .limit(1);
+    if (older !== undefined) {
+      return `it reviewed commit ${seen.slice(0, 7)}, older than ${request.commitSha.slice(0, 7)} that gate \`${request.gateKey}\` waits on; review the current changes`;
+    }
+  }
+  return null;
 }
 
 function conflict(message: string, hint?: string): DevflowError {
@@ -88,6 +148,8 @@ export async function signalApproval(
       await replaySideEffects(t);
       return { replayed: true };
     }
+    const why = await whyStale(t, request, input);
+    if (why !== null) throw stale(why);
     if (request.state !== "pending") {
       throw conflict(`gate ${request.gateKey} is ${request.state}, not pending`);
     }

@@ -47,7 +47,7 @@ const SHAPES: Record<HandledEvent, object> = {
     ["label"],
   ),
   "issue_comment.created": delivery({
-    comment: object({ id: integer, body: string }),
+    comment: object({ id: integer, body: string, created_at: string }),
     issue: object({ number: integer }),
   }),
   "pull_request_review.submitted": delivery({

@@ -154,4 +154,47 @@ describe("gates, pause and resume", () => {
       conflict,
     );
   });
+
+  it("a decision binds to the gate its author saw: not one written before the gate opened, not a token that decided another gate", async () => {
+    const { runId } = await h.start();
+    const spec = await h.waitForGate(runId, "spec_approved");
+    await h.engine.signalApproval({
+      runId,
+      approvalId: spec.id,
+      action: "approve",
+      clientToken: "comment:1",
+      seen: { at: new Date() },
+    });
+    const plan = await h.waitForGate(runId, "phase_plan_approved");
+    const stale = { code: "approval_stale" };
+    await expect(
+      h.engine.signalApproval({
+        runId,
+        approvalId: plan.id,
+        action: "approve",
+        clientToken: "comment:1",
+      }),
+    ).rejects.toMatchObject({
+      ...stale,
+      message: expect.stringContaining("already decided gate `spec_approved`"),
+    });
+    await expect(
+      h.engine.signalApproval({
+        runId,
+        approvalId: plan.id,
+        action: "approve",
+        clientToken: "comment:2",
+        seen: { at: new Date(plan.createdAt.getTime() - 60_000) },
+      }),
+    ).rejects.toMatchObject({ ...stale, message: expect.stringContaining("written before gate") });
+    expect((await h.status(runId)).run.state).toBe("awaiting_approval");
+    await h.engine.signalApproval({
+      runId,
+      approvalId: plan.id,
+      action: "approve",
+      clientToken: "comment:3",
+      seen: { at: new Date() },
+    });
+    await h.waitForState(runId, "completed");
+  });
 });

@@ -305,16 +305,22 @@ describe("steering a run from GitHub", () => {
     const sent = await sendWebhook(server.port, "issues", labeled(issue));
     const runId = (await processed(sent.id)).runId ?? "";
     const gate = await h.waitForGate(runId, "spec_approved");
-    await h.db
-      .update(runs)
-      .set({ pullRequestNumber: issue + 5000 })
-      .where(eq(runs.id, runId));
-    return { runId, gate, pr: issue + 5000 };
+    // The pull request the publisher opened for the run (the fake GitHub numbers it).
+    const pr = await h.waitFor("the run's pull request", async () => {
+      const [row] = await h.db.select().from(runs).where(eq(runs.id, runId));
+      return row?.pullRequestNumber ?? undefined;
+    });
+    return { runId, gate, pr };
   }
 
   function comment(on: number, body: string, sender = "alice", pullRequest = false) {
     const payload = example("issue_comment", "created");
-    payload.comment = { ...payload.comment, id: Math.floor(Math.random() * 1e9), body };
+    payload.comment = {
+      ...payload.comment,
+      id: Math.floor(Math.random() * 1e9),
+      body,
+      created_at: new Date().toISOString(),
+    };
     payload.issue = {
       ...payload.issue,
       number: on,
@@ -424,6 +430,49 @@ describe("steering a run from GitHub", () => {
     );
     expect((await processed(approved.id)).outcome).toBe("approved: spec_approved");
     await h.waitForGate(runId, "phase_plan_approved");
+  });
+
+  it("a decision applies only to the gate its author saw: a replayed /devflow approve and a late review of an older commit change nothing, and say which gate is open", async () => {
+    const { runId, pr } = await runAtSpecGate();
+    const approval = comment(pr, "/devflow approve", "alice", true);
+    const first = await sendWebhook(server.port, "issue_comment", approval);
+    expect((await processed(first.id)).outcome).toBe("approve: spec_approved");
+    await h.waitForGate(runId, "phase_plan_approved");
+    // The same comment again, under a new delivery id (GitHub signs the body, not that header).
+    const replayed = await sendWebhook(server.port, "issue_comment", approval);
+    expect((await processed(replayed.id)).outcome).toBe("refused: approval_stale");
+    expect(comments.at(-1)?.body).toBe(
+      "Nothing changed: it already decided gate `spec_approved`; the open gate is `phase_plan_approved`.",
+    );
+    // A review of the spec's commit, delivered once the plan's gate is open.
+    const specCommit = (
+      await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))
+    ).find((attempt) => attempt.commitSha !== null)?.commitSha;
+    const late = reviewPayload({
+      repository: REPO,
+      pullRequest: pr,
+      id: 777,
+      state: "approved",
+      body: "LGTM",
+      user: "bob",
+    });
+    late.review.commit_id = specCommit;
+    const lateReview = await sendWebhook(server.port, "pull_request_review", late);
+    expect((await processed(lateReview.id)).outcome).toBe("refused: approval_stale");
+    expect(comments.at(-1)?.body).toMatch(
+      /^The review did not decide the gate: it reviewed commit [0-9a-f]{7}, older than [0-9a-f]{7} that gate `phase_plan_approved` waits on; review the current changes\.$/,
+    );
+    const status = await h.status(runId);
+    expect(status.approvals.find((gate) => gate.gateKey === "phase_plan_approved")?.state).toBe(
+      "pending",
+    );
+    // A comment written now does decide it.
+    const now = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(pr, "/devflow approve", "alice", true),
+    );
+    expect((await processed(now.id)).outcome).toBe("approve: phase_plan_approved");
   });
 
   it("a check-run button finds its gate by the external id; closing the pull request aborts the run", async () => {

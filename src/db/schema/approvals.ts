@@ -34,6 +34,8 @@ export const approvalRequests = pgTable(
     attempt: integer("attempt").notNull(),
     state: text("state").$type<ApprovalState>().notNull().default("pending"),
     reason: text("reason"),
+    /** The run branch's commit the gate was raised on: a review of an older one cannot decide it. */
+    commitSha: text("commit_sha"),
     resolvedBy: text("resolved_by"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     resolvedAt: timestamp("resolved_at", { withTimezone: true }),

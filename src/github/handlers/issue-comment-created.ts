@@ -109,6 +109,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
           clientToken,
           actor: sender.login,
           body: parsed.text,
+          seen: { at: new Date(comment.created_at) },
         });
         return { outcome: `${parsed.command}: ${gate.gateKey}`, runId: run.id };
       }

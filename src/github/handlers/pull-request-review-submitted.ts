@@ -75,6 +75,7 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
         approvalId: gate.id,
         action: state === "approved" ? "approve" : "request_changes",
         clientToken: `review:${review.id}`,
+        ...(review.commit_id ? { seen: { commitSha: review.commit_id } } : {}),
         actor: reviewer.login,
         body: review.body ?? "",
         comments,
