@@ -17,6 +17,7 @@ import * as deadLetter from "./dead-letter.ts";
 import * as executePhase from "./execute-phase.ts";
 import * as processDelivery from "./process-delivery.ts";
 import * as publishRun from "./publish-run.ts";
+import * as reconcileDeliveries from "./reconcile-deliveries.ts";
 import * as sweep from "./sweep.ts";
 
 export interface JobSettings {
@@ -51,6 +52,7 @@ function queues(settings: JobSettings): Queue[] {
     sweep.queue,
     processDelivery.queue,
     publishRun.queue,
+    reconcileDeliveries.queue,
   ].map((queue) => ({ ...queue, heartbeatSeconds: JOB_HEARTBEAT_SECONDS }));
 }
 
@@ -207,6 +209,13 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         QUEUES.publishRun,
         2,
         publishRun.createPublishRunHandler({ db, engine, github: deps.github, log }),
+      ),
+      await work(
+        boss,
+        log,
+        QUEUES.reconcileDeliveries,
+        1,
+        reconcileDeliveries.createReconcileDeliveriesHandler({ db, github: deps.github, log }),
       ),
     );
   }

@@ -1,37 +1,36 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { PgBoss } from "pg-boss";
-import type { ApplicationFunction } from "probot";
+import type { Logger } from "pino";
 import type { Db } from "./db/client.ts";
-import { WEBHOOK_EVENTS } from "./github/handlers/index.ts";
-import { recordDelivery } from "./github/record-delivery.ts";
+import { createWebhookEndpoint } from "./github/webhook-endpoint.ts";
 import type { Metrics } from "./observability/metrics.ts";
 
+/** A plain Node request handler: true when it answered the request. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
 /**
- * devflow's Probot app: every event it subscribes to is recorded and queued, and
- * processed by the `webhook-process` job (src/github/handlers/, one file per event).
+ * devflow's HTTP surface, in the order requests try it: the webhook endpoint
+ * (every event devflow subscribes to is recorded and queued there, and processed
+ * by the `webhook-process` job, src/github/handlers/), then /healthz and /metrics.
  */
-export function createDevflowApp({
-  db,
-  boss,
-  metrics,
-}: {
+export function createDevflowRoutes(options: {
+  webhookPath: string;
+  webhookSecret: string;
   db: Db;
   boss: PgBoss;
+  log: Logger;
   metrics?: Metrics | undefined;
-}): ApplicationFunction {
-  return (app) => {
-    app.on(WEBHOOK_EVENTS, async (context) => {
-      const started = performance.now();
-      let outcome: "queued" | "duplicate" | "failed" = "failed";
-      try {
-        const { duplicate } = await recordDelivery({ db, boss, event: context });
-        outcome = duplicate ? "duplicate" : "queued";
-        context.log.info(
-          { deliveryId: context.id, event: context.name, duplicate },
-          duplicate ? "delivery seen before" : "delivery queued",
-        );
-      } finally {
-        metrics?.observeWebhook((performance.now() - started) / 1000, outcome);
-      }
-    });
-  };
+  ops?: RouteHandler | undefined;
+}): RouteHandler[] {
+  return [
+    createWebhookEndpoint({
+      path: options.webhookPath,
+      secret: options.webhookSecret,
+      db: options.db,
+      boss: options.boss,
+      log: options.log,
+      metrics: options.metrics,
+    }),
+    ...(options.ops === undefined ? [] : [options.ops]),
+  ];
 }

@@ -11,6 +11,8 @@ export interface Settings {
   dataDir: string;
   embeddedPostgresPort: number;
   port: number;
+  /** The address the HTTP server listens on (HOST); every interface when unset. */
+  host: string | undefined;
   logLevel: string;
   github: {
     appId: number | undefined;
@@ -138,6 +140,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dataDir: resolve(env.DEVFLOW_DATA_DIR ?? ".data"),
     embeddedPostgresPort: integer(env, "DEVFLOW_EMBEDDED_PG_PORT", 54329),
     port: integer(env, "PORT", 3000),
+    host: optional(env.HOST),
     github: {
       appId: env.APP_ID === undefined || env.APP_ID === "" ? undefined : integer(env, "APP_ID", 0),
       // Environments often hold a PEM with its newlines escaped.

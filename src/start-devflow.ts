@@ -20,6 +20,9 @@ import type { Registry } from "./registry/types.ts";
 import type { Runner } from "./runner/runner.ts";
 import { createSecrets, type Secrets } from "./security/secrets.ts";
 
+/** How often the delivery reconciler asks GitHub what it could not deliver. */
+const RECONCILE_INTERVAL_SECONDS = 300;
+
 /** The part of a graceful stop kept for handing running attempts back (at most half of it). */
 const HAND_BACK_MS = 10_000;
 
@@ -82,6 +85,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
   await ensureQueues(boss, options.jobs);
   const engine = createEngine({ db: database.db, boss, registry, limits: options.limits, log });
   let sweepTimer: NodeJS.Timeout | undefined;
+  let reconcileTimer: NodeJS.Timeout | undefined;
   const shutdown = new AbortController();
   if (options.workers) {
     await registerWorkers({
@@ -117,11 +121,31 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
             )
             .catch((error: unknown) => log.warn({ err: error }, "could not enqueue the sweep")),
         );
+    // GitHub never redelivers on its own: where webhooks are processed, what it could
+    // not deliver is asked for again at start and at every sweep interval.
+    const reconcile = () =>
+      options.github === undefined
+        ? Promise.resolve()
+        : boss
+            .send(
+              QUEUES.reconcileDeliveries,
+              { reason: "interval" },
+              { singletonKey: "reconcile", singletonSeconds: RECONCILE_INTERVAL_SECONDS },
+            )
+            .then(() => undefined)
+            .catch((error: unknown) =>
+              log.warn({ err: error }, "could not enqueue the delivery reconciler"),
+            );
     await sweep();
+    await reconcile();
     sweepTimer = setInterval(() => {
       sweep().catch(() => {});
     }, interval * 1000);
     sweepTimer.unref();
+    reconcileTimer = setInterval(() => {
+      reconcile().catch(() => {});
+    }, RECONCILE_INTERVAL_SECONDS * 1000);
+    reconcileTimer.unref();
   }
   return {
     database,
@@ -131,6 +155,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     log,
     async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
+      if (reconcileTimer !== undefined) clearInterval(reconcileTimer);
       // Running attempts get most of the time to finish; then their agents are stopped
       // and their phases handed back as new attempts, before pg-boss gives up on the jobs.
       const handBack = setTimeout(

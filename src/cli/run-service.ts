@@ -150,6 +150,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       ? await startGitHubServer({
           credentials,
           port: settings.port,
+          host: settings.host,
           db: devflow.database.db,
           boss: devflow.boss,
           log,

@@ -11,9 +11,14 @@ export const QUEUES = {
   processDelivery: "webhook-process",
   publishRun: "run-publish",
   deadLetter: "jobs-dead-letter",
+  reconcileDeliveries: "deliveries-reconcile",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export interface ReconcileDeliveriesPayload {
+  reason: string;
+}
 
 export interface AdvanceRunPayload {
   runId: string;
@@ -48,4 +53,5 @@ export interface QueuePayloads {
   "webhook-process": ProcessDeliveryPayload;
   "run-publish": PublishRunPayload;
   "jobs-dead-letter": Record<string, unknown>;
+  "deliveries-reconcile": ReconcileDeliveriesPayload;
 }

@@ -8,6 +8,8 @@ import type { Secrets } from "../security/secrets.ts";
 export interface GitHubAccess {
   /** An Octokit acting as the installation (Probot's, with retry and throttling). */
   octokitFor(installationId: number): Promise<ProbotOctokit>;
+  /** An Octokit acting as the app itself (a JWT): its webhook deliveries, its installations. */
+  appOctokit(): Promise<ProbotOctokit>;
   /** A short-lived token for git, scoped to one repository and to its contents. */
   gitToken(installationId: number, repositoryId: number | null): Promise<string>;
 }
@@ -43,6 +45,11 @@ export function createGitHubAccess({
       const octokit = await probot.auth(installationId);
       if (metrics !== undefined) instrument(octokit, metrics);
       if (secrets !== undefined) redactRequests(octokit, secrets);
+      return octokit;
+    },
+    async appOctokit() {
+      const octokit = await probot.auth();
+      if (metrics !== undefined) instrument(octokit, metrics);
       return octokit;
     },
     async gitToken(installationId, repositoryId) {

@@ -1,11 +1,8 @@
+import { createServer } from "node:http";
 import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
-import { Probot, run, Server } from "probot";
-
-/** A plain Node request handler that returns true when it answered (Probot's Server.addHandler). */
-type Handler = Parameters<Server["addHandler"]>[0];
-
-import { createDevflowApp } from "../app.ts";
+import { Probot, run } from "probot";
+import { createDevflowRoutes, type RouteHandler } from "../app.ts";
 import type { Db } from "../db/client.ts";
 import type { Metrics } from "../observability/metrics.ts";
 
@@ -19,12 +16,13 @@ export interface GitHubAppCredentials {
 export interface StartGitHubServerOptions {
   credentials: GitHubAppCredentials | undefined;
   port: number;
+  /** The address to listen on; every interface by default. */
   host?: string | undefined;
   db: Db;
   boss: PgBoss;
   log: Logger;
   /** Serves GET /healthz and GET /metrics next to the webhooks. */
-  ops?: Handler | undefined;
+  ops?: RouteHandler | undefined;
   metrics?: Metrics | undefined;
 }
 
@@ -51,10 +49,12 @@ function probotOptions(credentials: GitHubAppCredentials) {
 }
 
 /**
- * The webhook server: Probot verifies each delivery's signature and devflow's app
- * records it (src/app.ts). Without app credentials it serves Probot's setup page,
- * where "Register GitHub App" creates the app from app.yml and writes its
- * credentials to .env; start devflow again afterwards.
+ * The webhook server: devflow's own endpoint (webhook-endpoint.ts) verifies each
+ * delivery against its raw body, within GitHub's size limit, and records it with
+ * its job before answering; /healthz and /metrics beside it. Without app
+ * credentials it serves Probot's setup page, where "Register GitHub App" creates
+ * the app from app.yml and writes its credentials to .env; start devflow again
+ * afterwards.
  */
 export async function startGitHubServer(options: StartGitHubServerOptions): Promise<GitHubServer> {
   const { credentials, log } = options;
@@ -84,21 +84,43 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     }
     return { port: server.port, stop: () => server.stop() };
   }
-  const server = new Server({
-    Probot: Probot.defaults({ ...probotOptions(credentials), log }),
-    port: options.port,
-    host: options.host,
+  const handlers = createDevflowRoutes({
     webhookPath: WEBHOOK_PATH,
+    webhookSecret: credentials.webhookSecret,
+    db: options.db,
+    boss: options.boss,
     log,
+    metrics: options.metrics,
+    ops: options.ops,
   });
-  if (options.ops !== undefined) server.addHandler(options.ops);
-  await server.load(
-    createDevflowApp({ db: options.db, boss: options.boss, metrics: options.metrics }),
-  );
-  const http = await server.start();
+  const http = createServer((req, res) => {
+    (async () => {
+      for (const handler of handlers) if (await handler(req, res)) return;
+      res.writeHead(404, { "content-type": "text/plain" }).end("devflow: not found\n");
+    })().catch((error: unknown) => {
+      log.error({ err: error }, "request failed");
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new Error(
+              `port ${options.port} is already in use (another devflow, or another server): set PORT to a free one`,
+            )
+          : error,
+      ),
+    );
+    http.listen({ port: options.port, host: options.host ?? "::" }, () => resolve());
+  });
   const address = http.address();
   return {
     port: typeof address === "object" && address !== null ? address.port : options.port,
-    stop: () => server.stop(),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
   };
 }

@@ -15,7 +15,7 @@ import { FAILURE_CATEGORIES } from "../errors.ts";
  */
 export interface Metrics {
   /** One webhook request devflow handled: verified, recorded and queued (or a duplicate). */
-  observeWebhook(seconds: number, outcome: "queued" | "duplicate" | "failed"): void;
+  observeWebhook(seconds: number, outcome: "queued" | "duplicate" | "failed" | "refused"): void;
   /** One GitHub REST call, and the rate limit its response reported. */
   observeGitHubRequest(call: {
     method: string;

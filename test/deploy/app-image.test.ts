@@ -8,6 +8,13 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { readSettings } from "../../src/settings.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import {
+  APP_ID,
+  appPrivateKey,
+  labeledPayload,
+  sendWebhook,
+  WEBHOOK_SECRET,
+} from "../helpers/github-fixtures.ts";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -123,46 +130,61 @@ describe.runIf(env.available && appImage !== undefined)("the app image", () => {
     expect(doctor.text).toContain("DEVFLOW_RUNNER=docker");
   });
 
-  it("runs devflow start with its embedded PostgreSQL, is healthy, and stops cleanly on docker stop", async () => {
+  it("runs devflow start with its embedded PostgreSQL, listens on every interface (a signed webhook from outside the container is recorded), and stops cleanly on docker stop", async () => {
+    // A network of its own: the container is reached at its address, not through loopback.
+    const network = await env.docker.createNetwork({ Name: `devflow-app-test-${Date.now()}` });
     const container = await env.docker.createContainer({
       Image: image,
       Cmd: ["start"],
-      Env: composeLike.env,
-      HostConfig: { NetworkMode: "none", Binds: composeLike.binds },
+      Env: [
+        ...composeLike.env,
+        `APP_ID=${APP_ID}`,
+        `PRIVATE_KEY=${appPrivateKey()}`,
+        `WEBHOOK_SECRET=${WEBHOOK_SECRET}`,
+        // Nothing answers there: processing the delivery is not this test's business.
+        "GHE_HOST=127.0.0.1:9",
+        "GHE_PROTOCOL=http",
+      ],
+      HostConfig: { NetworkMode: network.id, Binds: composeLike.binds },
     });
     try {
       await container.start();
+      const inspected = await container.inspect();
+      const address = Object.values(inspected.NetworkSettings.Networks)[0]?.IPAddress ?? "";
+      expect(address).not.toBe("");
+      const base = `http://${address}:3000`;
       const deadline = Date.now() + 90_000;
       let health = "";
       while (Date.now() < deadline) {
-        const exec = await container.exec({
-          Cmd: [
-            "node",
-            "-e",
-            "fetch('http://127.0.0.1:3000/healthz').then((r) => r.text()).then((t) => console.log(t), () => process.exit(1))",
-          ],
-          AttachStdout: true,
-          AttachStderr: true,
-        });
-        const stream = await exec.start({});
-        health = await new Promise<string>((resolve) => {
-          let text = "";
-          stream.on("data", (chunk: Buffer) => {
-            text += chunk.toString();
-          });
-          stream.on("end", () => resolve(text));
-        });
+        health = await fetch(`${base}/healthz`).then(
+          (response) => response.text(),
+          () => "",
+        );
         if (health.includes('"status":"ok"')) break;
         await sleep(500);
       }
       expect(health).toContain('"status":"ok","database":"ok","queue":"ok"');
+      const delivered = await sendWebhook(
+        0,
+        "issues",
+        labeledPayload({
+          issue: 1,
+          repository: "octo/app",
+          cloneUrl: "https://example.test/x.git",
+        }),
+        { url: `${base}/api/github/webhooks` },
+      );
+      expect(delivered.status).toBe(200);
       await container.stop({ t: 45 });
-      const inspected = await container.inspect();
-      expect(inspected.State.ExitCode).toBe(0);
+      const stopped = await container.inspect();
+      expect(stopped.State.ExitCode).toBe(0);
       const logs = (await container.logs({ stdout: true, stderr: true })).toString();
+      expect(logs).toContain(`"deliveryId":"${delivered.id}"`);
+      expect(logs).toContain('"msg":"delivery queued"');
       expect(logs).toContain('"msg":"stopped"');
     } finally {
       await container.remove({ force: true }).catch(() => {});
+      await network.remove().catch(() => {});
     }
   }, 150_000);
 });

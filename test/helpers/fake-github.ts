@@ -33,6 +33,23 @@ export interface FakeGitHub {
   repoConfig: string | null;
   /** Pull requests opened, by head branch (GitHub allows one open pull request per head). */
   pulls: { number: number; head: string; node_id: string }[];
+  /** GitHub's log of the app's webhook deliveries, newest first: every attempt and its answer. */
+  hookDeliveries: HookDelivery[];
+  /** The GUIDs devflow asked to have redelivered, in order. */
+  redeliveries: string[];
+  /** What GitHub does when asked to redeliver (a test sends the delivery again). */
+  redeliver?: (delivery: HookDelivery) => void;
+}
+
+/** One attempt at delivering a webhook, as GitHub lists it (and the payload it sent). */
+export interface HookDelivery {
+  id: number;
+  guid: string;
+  delivered_at: string;
+  status_code: number;
+  event: string;
+  action: string | null;
+  payload: unknown;
 }
 
 type Answer = [number, unknown];
@@ -194,6 +211,25 @@ const ROUTES: Route[] = [
     },
   },
   {
+    method: "GET",
+    path: /^\/app\/hook\/deliveries$/,
+    answer: (state) => [
+      200,
+      state.hookDeliveries.map(({ payload: _payload, ...delivery }) => delivery),
+    ],
+  },
+  {
+    method: "POST",
+    path: /^\/app\/hook\/deliveries\/\d+\/attempts$/,
+    answer: (state, parts) => {
+      const delivery = state.hookDeliveries.find((d) => d.id === at(parts, -2));
+      if (delivery === undefined) return [404, { message: "Not Found" }];
+      state.redeliveries.push(delivery.guid);
+      setTimeout(() => state.redeliver?.(delivery), 20);
+      return [202, {}];
+    },
+  },
+  {
     method: "POST",
     path: /^(\/api)?\/graphql$/,
     answer: (state, _parts, body) => {
@@ -228,6 +264,8 @@ function newState(): FakeGitHub {
     permissions: { alice: "write", bob: "admin", mallory: "read" },
     repoConfig: null,
     pulls: [],
+    hookDeliveries: [],
+    redeliveries: [],
   };
 }
 

@@ -133,7 +133,7 @@ export async function sendWebhook(
   port: number,
   event: string,
   payload: unknown,
-  options: { id?: string; secret?: string | null } = {},
+  options: { id?: string; secret?: string | null; url?: string } = {},
 ): Promise<SentDelivery> {
   const id = options.id ?? randomUUID();
   const body = JSON.stringify(payload);
@@ -147,7 +147,7 @@ export async function sendWebhook(
   if (secret !== null)
     headers["x-hub-signature-256"] =
       `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
-  const response = await fetch(`http://127.0.0.1:${port}/api/github/webhooks`, {
+  const response = await fetch(options.url ?? `http://127.0.0.1:${port}/api/github/webhooks`, {
     method: "POST",
     headers,
     body,
