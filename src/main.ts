@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT, exitCodeFor, UsageError } from "./cli/exit-codes.ts";
-import { DOCTOR_USAGE, RUNS_USAGE, TEMPLATES_USAGE } from "./cli/usage.ts";
+import { DOCTOR_USAGE, JOBS_USAGE, RUNS_USAGE, TEMPLATES_USAGE } from "./cli/usage.ts";
 import { isDevflowError } from "./errors.ts";
 import { readSettings } from "./settings.ts";
 
@@ -16,6 +16,7 @@ Commands:
   migrate     apply database migrations and store the templates and schemas
   doctor      check the configuration and say how to fix what is wrong
   runs        list, show, pause, resume and abort runs
+  jobs        list the jobs that failed every retry, and retry them
   templates   validate workflow template files
   help        show this text
 
@@ -99,6 +100,14 @@ before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
     async run(args) {
       const { runRuns } = await import("./cli/run-runs.ts");
       await runRuns(readSettings(), args);
+      return EXIT.ok;
+    },
+  },
+  jobs: {
+    usage: JOBS_USAGE,
+    async run(args) {
+      const { runJobs } = await import("./cli/run-jobs.ts");
+      await runJobs(readSettings(), args);
       return EXIT.ok;
     },
   },

@@ -184,7 +184,14 @@ function table(header: string[], rows: string[][]): string {
 }
 
 /** One run as plain text for a terminal. */
-export function renderStatus({ run, phases, approvals, report, eventsTail }: RunStatus): string {
+export function renderStatus({
+  run,
+  phases,
+  approvals,
+  report,
+  eventsTail,
+  stuck,
+}: RunStatus): string {
   const lines = [
     `run       ${run.id}`,
     `state     ${run.state}${run.state === "paused" ? ` (from ${run.pausedFromState})` : ""}`,
@@ -194,6 +201,11 @@ export function renderStatus({ run, phases, approvals, report, eventsTail }: Run
     `created   ${run.createdAt.toISOString()}`,
   ];
   if (run.failure !== null) lines.push(`failure   ${JSON.stringify(run.failure)}`);
+  for (const job of stuck) {
+    lines.push(
+      `stuck     ${job.queue} job ${job.id} failed every retry: ${job.error} (devflow jobs retry ${job.id})`,
+    );
+  }
   lines.push(
     "",
     table(

@@ -28,6 +28,16 @@ for the latest run of that issue. Connects to DATABASE_URL, or to the embedded
 PostgreSQL of the running devflow under DEVFLOW_DATA_DIR.
 Exit codes: 0 done, 1 failed, 2 wrong usage, 3 no such run, 4 not possible in the run's state.`;
 
+export const JOBS_USAGE = `Usage: devflow jobs <failed|retry> [options]
+
+  devflow jobs failed [--json]
+      Jobs that failed every retry (newest first), with their last error and run.
+  devflow jobs retry JOB... | --all
+      Puts failed jobs back in their queues, each with one more try.
+
+A failed job is work that stopped: its run shows "stuck" until it is retried.
+Connects like devflow runs. Exit codes: 0 done, 1 failed, 2 wrong usage.`;
+
 export const TEMPLATES_USAGE = `Usage: devflow templates validate FILE...
 
 Checks workflow template files as devflow's start-up would: YAML, the

@@ -13,6 +13,7 @@ import {
   recordExecutionHandle,
   registerExecution,
 } from "./execution-records.ts";
+import { listFailedJobs, retryFailedJobs } from "./failed-jobs.ts";
 import { findApproval, findRun, getRun, pendingApproval } from "./find-run.ts";
 import { getAttemptContext } from "./get-attempt-context.ts";
 import { getRunStatus } from "./get-run-status.ts";
@@ -73,6 +74,8 @@ export function createEngine(deps: EngineDeps) {
     markDisposed: bind(deps, markDisposed),
     executionsForCleanup: bind(deps, executionsForCleanup),
     executionsOver: bind(deps, executionsOver),
+    listFailedJobs: bind(deps, listFailedJobs),
+    retryFailedJobs: bind(deps, retryFailedJobs),
     recordCleanupFailure: bind(deps, recordCleanupFailure),
   };
 }

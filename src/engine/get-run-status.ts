@@ -1,6 +1,7 @@
 import { asc, desc, eq } from "drizzle-orm";
 import { approvalRequests, runEvents, runPhases, runReports, runs } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
+import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
 import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
 
 export interface RunStatus {
@@ -10,6 +11,8 @@ export interface RunStatus {
   report: ReportRow | null;
   /** The latest events, oldest first. */
   eventsTail: EventRow[];
+  /** Its jobs that failed every retry: the run is stuck until an operator retries them. */
+  stuck: FailedJob[];
 }
 
 /** Everything a status comment, the CLI or a test needs to know about one run. */
@@ -42,7 +45,15 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .where(eq(runEvents.runId, runId))
         .orderBy(desc(runEvents.seq))
         .limit(50);
-      return { run, phases, approvals, report: reports[0] ?? null, eventsTail: events.reverse() };
+      const stuck = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
+      return {
+        run,
+        phases,
+        approvals,
+        report: reports[0] ?? null,
+        eventsTail: events.reverse(),
+        stuck,
+      };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },
   );

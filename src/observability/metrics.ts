@@ -167,10 +167,17 @@ export function createMetrics(): Metrics {
           ),
         ),
         pool
-          .query<{ name: string; waiting: string; active: string; oldest: string | null }>(
+          .query<{
+            name: string;
+            waiting: string;
+            active: string;
+            failed: string;
+            oldest: string | null;
+          }>(
             `select name,
                count(*) filter (where state in ('created', 'retry') and start_after <= now()) as waiting,
                count(*) filter (where state = 'active') as active,
+               count(*) filter (where state = 'failed') as failed,
                extract(epoch from now() - min(created_on) filter (where state in ('created', 'retry') and start_after <= now())) as oldest
              from pgboss.job group by name order by name`,
           )
@@ -217,6 +224,15 @@ export function createMetrics(): Metrics {
           queue: name,
           state: "active",
         });
+      }
+      out.family(
+        "devflow_failed_jobs",
+        "gauge",
+        "Jobs per queue that failed every retry and were not retried: stopped work (devflow jobs failed).",
+      );
+      for (const name of names) {
+        if (name === QUEUES.deadLetter) continue;
+        out.sample("devflow_failed_jobs", Number(queues.get(name)?.failed ?? 0), { queue: name });
       }
       out.family(
         "devflow_queue_oldest_waiting_seconds",

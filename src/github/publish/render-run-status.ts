@@ -43,6 +43,12 @@ export function renderRunSummary(
   if (run.failure !== null && (run.state === "failed" || run.state === "aborted")) {
     lines.push(`**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`, "");
   }
+  for (const job of status.stuck) {
+    lines.push(
+      `**Stuck:** devflow's \`${job.queue}\` job for this run failed every retry (${job.error}). An operator can retry it: \`devflow jobs retry ${job.id}\`.`,
+      "",
+    );
+  }
   lines.push("| phase | state | attempts |", "|---|---|---|");
   for (const phase of status.phases)
     lines.push(`| ${phase.phaseKey} | ${phase.state.replaceAll("_", " ")} | ${phase.attempts} |`);
