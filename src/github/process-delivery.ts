@@ -68,6 +68,7 @@ export async function processDelivery(
           id: deliveryId,
           receivedAt: delivery.receivedAt,
           retried: delivery.tries > 1,
+          db: deps.db,
         }),
       });
     } catch (error) {

@@ -147,6 +147,23 @@ describe("webhooks in", () => {
     ).toHaveLength(1);
   });
 
+  it("the label applied five more times to an issue with an active run: five refusals, one reply, naming the run once", async () => {
+    issue += 1;
+    const first = await sendWebhook(server.port, "issues", labeled(issue));
+    const runId = (await processed(first.id)).runId ?? "";
+    const again = await Promise.all(
+      Array.from({ length: 5 }, () => sendWebhook(server.port, "issues", labeled(issue))),
+    );
+    for (const sent of again) {
+      expect((await processed(sent.id)).outcome).toBe("refused: active_run_exists");
+    }
+    const said = comments.filter(
+      (entry) => entry.issue === issue && entry.body.includes("did not start a new run"),
+    );
+    expect(said).toHaveLength(1);
+    expect(said[0]?.body.split(runId)).toHaveLength(2);
+  });
+
   it("rejects a forged or missing signature and records nothing", async () => {
     issue += 1;
     const forged = await sendWebhook(server.port, "issues", labeled(issue), {

@@ -20,3 +20,14 @@ export const webhookDeliveries = pgTable("webhook_deliveries", {
   /** How many times processing began: past 1, an earlier try may have replied already. */
   tries: integer("tries").notNull().default(0),
 });
+
+/**
+ * Replies that are said once: the first delivery that would post one records its
+ * key (`octo/repo#12:active_run_exists:<run>`); later ones with the same key post
+ * nothing. Five labels on a busy issue get one answer.
+ */
+export const onceReplies = pgTable("once_replies", {
+  key: text("key").primaryKey(),
+  deliveryId: text("delivery_id").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});

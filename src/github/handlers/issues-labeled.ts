@@ -107,11 +107,21 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       isDevflowError(error) &&
       (error.code === "active_run_exists" || error.code === "unknown_template")
     ) {
-      const hint =
-        error.code === "active_run_exists"
-          ? ` (${JSON.parse(error.recoveryHint ?? "{}").currentRunId})`
-          : `: ${error.recoveryHint ?? ""}`;
-      await reply(octokit, target, `devflow did not start a new run: ${error.message}${hint}.`);
+      if (error.code === "active_run_exists") {
+        // Said once per active run: labelling again changes nothing visible.
+        const { currentRunId } = JSON.parse(error.recoveryHint ?? "{}") as {
+          currentRunId?: string;
+        };
+        await reply(octokit, target, `devflow did not start a new run: ${error.message}.`, {
+          once: `active_run_exists:${currentRunId}`,
+        });
+        return { outcome: `refused: ${error.code}` };
+      }
+      await reply(
+        octokit,
+        target,
+        `devflow did not start a new run: ${error.message}: ${error.recoveryHint ?? ""}.`,
+      );
       return { outcome: `refused: ${error.code}` };
     }
     throw error;
