@@ -7,7 +7,7 @@ import {
   phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
-import type { ErrorClass } from "../errors.ts";
+import { assertInput, type ErrorClass } from "../errors.ts";
 import { runDirectory } from "../report/final-report.ts";
 import { advanceLocked } from "./advance-locked.ts";
 import { storable } from "./execution-records.ts";
@@ -67,6 +67,10 @@ export async function recordPhaseResult(
   deps: EngineDeps,
   input: PhaseResultInput,
 ): Promise<{ accepted: boolean }> {
+  assertInput(
+    input.costUsd === undefined || (Number.isFinite(input.costUsd) && input.costUsd >= 0),
+    `an attempt's cost must be a number of dollars, 0 or more; got ${input.costUsd}`,
+  );
   return withRun(deps, input.runId, async (t) => {
     const [attempt] = await t.tx
       .select()

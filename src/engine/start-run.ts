@@ -174,7 +174,11 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         inputHash: hash,
         agentConfig: input.agentConfig ?? {},
         startedBy: input.startedBy ?? null,
-        budgetUsd: input.budgetUsd ?? deps.limits.defaultBudgetUsd ?? null,
+        // A repository may lower devflow's limit, never raise it.
+        budgetUsd:
+          input.budgetUsd === undefined
+            ? (deps.limits.defaultBudgetUsd ?? null)
+            : Math.min(input.budgetUsd, deps.limits.defaultBudgetUsd ?? Number.POSITIVE_INFINITY),
         repositoryCap: input.repositoryCap ?? null,
       })
       .returning();

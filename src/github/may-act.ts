@@ -1,6 +1,6 @@
 import type { ProbotOctokit } from "probot";
 import type { Registry } from "../registry/types.ts";
-import { readRepoConfig } from "./repo-config.ts";
+import { REPO_CONFIG_PATH, readRepoConfig } from "./repo-config.ts";
 
 export interface MayActOptions {
   octokit: ProbotOctokit;
@@ -24,7 +24,13 @@ export async function mayAct({
 }: MayActOptions): Promise<{ allowed: boolean; reason: string }> {
   if (user.type === "Bot" || user.login.endsWith("[bot]"))
     return { allowed: false, reason: "bots cannot steer devflow runs" };
-  if (approvers !== undefined && approvers.length > 0 && !approvers.includes(user.login)) {
+  // GitHub logins are case-insensitive: "Alice" in the config is @alice.
+  const login = user.login.toLowerCase();
+  if (
+    approvers !== undefined &&
+    approvers.length > 0 &&
+    !approvers.some((approver) => approver.toLowerCase() === login)
+  ) {
     return {
       allowed: false,
       reason: `only the approvers named in .github/devflow.yml (${approvers.join(", ")}) can steer devflow runs here`,
@@ -46,11 +52,37 @@ export async function mayAct({
 
 /**
  * `mayAct` with the approvers the repository's config names, read from its default
- * branch. An invalid config names no approvers: write access alone decides.
+ * branch. It fails closed: while the config is invalid, no one steers runs here
+ * (its approvers cannot be known, and dropping them would let anyone with write
+ * access act). `decision` adds the config's rule for gate decisions: with
+ * `requireIndependentApproval`, the person who started the run cannot approve it.
  */
 export async function mayActHere(
-  options: Omit<MayActOptions, "approvers"> & { ref: string; registry: Registry },
+  options: Omit<MayActOptions, "approvers"> & {
+    ref: string;
+    registry: Registry;
+    decision?: { action: string; startedBy: string | null };
+  },
 ): Promise<{ allowed: boolean; reason: string }> {
   const config = await readRepoConfig(options);
-  return mayAct({ ...options, approvers: config.ok ? config.config.approvers : undefined });
+  if (!config.ok) {
+    return {
+      allowed: false,
+      reason: `${REPO_CONFIG_PATH} on ${options.ref} is invalid (${config.errors.slice(0, 3).join("; ")}), and until it is fixed devflow lets no one steer runs here`,
+    };
+  }
+  const { decision } = options;
+  if (
+    config.config.requireIndependentApproval === true &&
+    decision?.action === "approve" &&
+    decision.startedBy !== null &&
+    decision.startedBy.toLowerCase() === options.user.login.toLowerCase()
+  ) {
+    return {
+      allowed: false,
+      reason:
+        "this repository requires someone other than the person who started a run to approve its gates",
+    };
+  }
+  return mayAct({ ...options, approvers: config.config.approvers });
 }

@@ -7,6 +7,7 @@ export interface RepoConfig {
   template?: string;
   labels?: { start?: string };
   approvers?: string[];
+  requireIndependentApproval?: boolean;
   agent?: string;
   budgets?: { costUsdPerRun?: number };
   caps?: { activeRuns?: number };

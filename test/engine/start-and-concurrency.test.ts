@@ -245,3 +245,36 @@ describe("database invariants", () => {
     });
   });
 });
+
+describe("budgets", () => {
+  it("a repository's budget can lower devflow's limit, never raise it; a negative cost is refused", async () => {
+    const capped = await startHarness({
+      limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000, defaultBudgetUsd: 5 },
+      workers: false,
+    });
+    try {
+      const higher = await capped.start({ budgetUsd: 50 });
+      const lower = await capped.start({ budgetUsd: 2 });
+      const none = await capped.start();
+      const budgets = await Promise.all(
+        [higher, lower, none].map(async ({ runId }) => (await capped.status(runId)).run.budgetUsd),
+      );
+      expect(budgets).toEqual([5, 2, 5]);
+    } finally {
+      await capped.stop({ graceful: false });
+    }
+    const { runId } = await h.start();
+    const status = await h.status(runId);
+    await expect(
+      h.engine.recordPhaseResult({
+        runId,
+        phaseId: status.phases[0]?.id ?? "",
+        attemptId: "00000000-0000-0000-0000-000000000000",
+        attempt: 1,
+        outcome: { kind: "succeeded" },
+        artifacts: [],
+        costUsd: -3,
+      }),
+    ).rejects.toMatchObject({ code: "invalid_input" });
+  });
+});

@@ -492,6 +492,47 @@ describe("steering a run from GitHub", () => {
     expect((await processed(now.id)).outcome).toBe("approve: phase_plan_approved");
   });
 
+  it("authorization fails closed: an invalid config lets no one steer, approvers match case-insensitively, and requireIndependentApproval keeps the starter from approving alone", async () => {
+    const { runId, pr } = await runAtSpecGate();
+    github.repoConfig = "approvers: [Bob\n";
+    const broken = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(pr, "/devflow approve", "alice", true),
+    );
+    expect((await processed(broken.id)).outcome).toBe("refused: alice may not steer runs");
+    expect(comments.at(-1)?.body).toMatch(
+      /^Thanks, @alice, but nothing changed: \.github\/devflow\.yml on main is invalid \(.*\), and until it is fixed devflow lets no one steer runs here\.$/,
+    );
+    // The run was started by alice (runAtSpecGate labels as alice).
+    github.repoConfig = "approvers: [ALICE, Bob]\nrequireIndependentApproval: true\n";
+    const own = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(pr, "/devflow approve", "alice", true),
+    );
+    expect((await processed(own.id)).outcome).toBe("refused: alice may not steer runs");
+    expect(comments.at(-1)?.body).toContain(
+      "this repository requires someone other than the person who started a run to approve its gates",
+    );
+    const other = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(pr, "/devflow approve", "bob", true),
+    );
+    expect((await processed(other.id)).outcome).toBe("approve: spec_approved");
+    // Approvers match whatever the case: ALICE in the config is @alice.
+    await h.waitForGate(runId, "phase_plan_approved");
+    github.repoConfig = "approvers: [ALICE]\n";
+    const cased = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(pr, "/devflow approve", "alice", true),
+    );
+    expect((await processed(cased.id)).outcome).toBe("approve: phase_plan_approved");
+    github.repoConfig = null;
+  });
+
   it("a check-run button finds its gate by the external id; closing the pull request aborts the run", async () => {
     const { runId, gate, pr } = await runAtSpecGate();
     const click = gateClickPayload({ repository: REPO, externalId: `devflow-gate:${gate.id}` });

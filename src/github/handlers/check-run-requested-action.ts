@@ -49,6 +49,7 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
     user: sender,
     ref: repository.default_branch,
     registry,
+    decision: { action, startedBy: run.startedBy },
   });
   const target = { owner, repo, number: run.pullRequestNumber ?? run.issueNumber };
   if (!permission.allowed) {

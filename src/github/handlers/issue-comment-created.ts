@@ -81,6 +81,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
     user: sender,
     ref: repository.default_branch,
     registry,
+    decision: { action: parsed.command, startedBy: run.startedBy },
   });
   if (!permission.allowed) {
     await reply(

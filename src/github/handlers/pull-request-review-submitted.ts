@@ -37,6 +37,10 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
     user: reviewer,
     ref: repository.default_branch,
     registry,
+    decision: {
+      action: state === "approved" ? "approve" : "request_changes",
+      startedBy: run.startedBy,
+    },
   });
   const target = { owner, repo, number: pullRequest.number };
   if (!permission.allowed) {
