@@ -1,7 +1,7 @@
+import { isTerminal } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { withRun } from "./run-transition.ts";
-import { replaySideEffects } from "./signal-approval.ts";
-import { terminateRun } from "./terminate-run.ts";
+import { replaySideEffects, terminateRun } from "./terminate-run.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface AbortRunInput {
@@ -24,7 +24,7 @@ export async function abortRun(
       await replaySideEffects(t);
       return { changed: false };
     }
-    if (t.run.state === "completed" || t.run.state === "failed") {
+    if (isTerminal(t.run.state)) {
       throw new DevflowError(`run ${t.run.id} already ended ${t.run.state}`, {
         class: "human",
         code: "approval_conflict",

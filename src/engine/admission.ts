@@ -1,6 +1,6 @@
 import { and, asc, count, eq, notInArray, sql } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
-import { runs } from "../db/schema/index.ts";
+import { runs, TERMINAL_RUN_STATES } from "../db/schema/index.ts";
 import { advanceLocked } from "./advance-locked.ts";
 import { lockRun } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
@@ -8,7 +8,8 @@ import type { EngineDeps } from "./types.ts";
 /** Admission decisions are serialised on this advisory lock; nothing else takes it. */
 const ADMISSION_LOCK = 7_240_001;
 
-const NOT_ACTIVE = ["queued", "completed", "failed", "aborted"] as const;
+/** Runs that hold none of the active-run slots. */
+const NOT_ACTIVE = ["queued", ...TERMINAL_RUN_STATES] as const;
 
 export async function takeAdmissionLock(tx: Tx): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(${ADMISSION_LOCK})`);

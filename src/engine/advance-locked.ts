@@ -1,11 +1,9 @@
-import { and, asc, eq, sql } from "drizzle-orm";
-import { approvalRequests, runPhases } from "../db/schema/index.ts";
+import { and, asc, eq } from "drizzle-orm";
+import { approvalRequests, isTerminal, runPhases } from "../db/schema/index.ts";
 import { ensureReport } from "./ensure-report.ts";
+import { skipPhase, startAttempt } from "./phase-transitions.ts";
 import type { Transition } from "./run-transition.ts";
-import { startAttempt } from "./start-attempt.ts";
 import { terminateRun } from "./terminate-run.ts";
-
-const TERMINAL = new Set(["completed", "failed", "aborted"]);
 
 /**
  * Moves the run forward as far as it can go without a person or an agent: skips
@@ -14,7 +12,7 @@ const TERMINAL = new Set(["completed", "failed", "aborted"]);
  * it only repairs the report, so replaying it is always harmless.
  */
 export async function advanceLocked(t: Transition): Promise<void> {
-  if (TERMINAL.has(t.run.state)) {
+  if (isTerminal(t.run.state)) {
     await ensureReport(t);
     return;
   }
@@ -53,16 +51,7 @@ export async function advanceLocked(t: Transition): Promise<void> {
       return;
     }
     if (next.artifactSchema === null) {
-      const attempt = next.attempts + 1;
-      await t.tx
-        .update(runPhases)
-        .set({ state: "skipped", attempts: attempt, startedAt: sql`now()`, endedAt: sql`now()` })
-        .where(eq(runPhases.id, next.id));
-      await t.emit(
-        "phase.skipped",
-        { phaseKey: next.phaseKey, attempt, reason: "the phase has no artifact to produce" },
-        `${next.id}:${attempt}`,
-      );
+      await skipPhase(t, next, "the phase has no artifact to produce");
       continue;
     }
     await startAttempt(t, next);

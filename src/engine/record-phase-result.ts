@@ -1,6 +1,5 @@
 import { and, desc, eq, isNotNull, sql } from "drizzle-orm";
 import {
-  approvalRequests,
   artifacts,
   type EgressDenialRecord,
   type FailureRecord,
@@ -11,9 +10,14 @@ import { assertInput, type ErrorClass } from "../errors.ts";
 import { runDirectory } from "../report/final-report.ts";
 import { advanceLocked } from "./advance-locked.ts";
 import { storable } from "./execution-records.ts";
-import { raiseHumanGate } from "./raise-human-gate.ts";
+import {
+  awaitApproval,
+  completePhase,
+  failPhase,
+  raiseHumanGate,
+  startAttempt,
+} from "./phase-transitions.ts";
 import { type Transition, withRun } from "./run-transition.ts";
-import { startAttempt } from "./start-attempt.ts";
 import { terminateRun } from "./terminate-run.ts";
 import type { EngineDeps } from "./types.ts";
 
@@ -144,44 +148,11 @@ export async function recordPhaseResult(
         `${attempt.id}`,
       );
       if (phase.gateKey !== null) {
-        await t.tx
-          .update(runPhases)
-          .set({ state: "awaiting_approval" })
-          .where(eq(runPhases.id, phase.id));
-        const [request] = await t.tx
-          .insert(approvalRequests)
-          .values({
-            runId: t.run.id,
-            phaseId: phase.id,
-            gateKey: phase.gateKey,
-            kind: "gate",
-            attempt: attempt.attempt,
-            commitSha: input.commitSha ?? (await latestCommit(t.tx, t.run.id)),
-          })
-          .returning({ id: approvalRequests.id });
-        await t.updateRun({ state: "awaiting_approval" });
-        await t.emit(
-          "approval.requested",
-          {
-            approvalId: request?.id,
-            gateKey: phase.gateKey,
-            kind: "gate",
-            phaseKey: phase.phaseKey,
-            attempt: attempt.attempt,
-          },
-          `${request?.id}`,
-        );
+        const commit = input.commitSha ?? (await latestCommit(t.tx, t.run.id));
+        await awaitApproval(t, { ...phase, gateKey: phase.gateKey }, attempt.attempt, commit);
         return { accepted: true };
       }
-      await t.tx
-        .update(runPhases)
-        .set({ state: "completed", endedAt: sql`now()` })
-        .where(eq(runPhases.id, phase.id));
-      await t.emit(
-        "phase.completed",
-        { phaseKey: phase.phaseKey, attempt: attempt.attempt },
-        `${phase.id}:${attempt.attempt}`,
-      );
+      await completePhase(t, phase, attempt.attempt);
       await advanceLocked(t);
       return { accepted: true };
     }
@@ -191,15 +162,7 @@ export async function recordPhaseResult(
       return { accepted: true };
     }
     if (input.outcome.errorClass === "fatal") {
-      await t.tx
-        .update(runPhases)
-        .set({ state: "failed", failure, endedAt: sql`now()` })
-        .where(eq(runPhases.id, phase.id));
-      await t.emit(
-        "phase.failed",
-        { phaseKey: phase.phaseKey, attempt: attempt.attempt, ...failure },
-        `${phase.id}:${attempt.attempt}`,
-      );
+      await failPhase(t, phase, attempt.attempt, failure);
       await terminateRun(t, "failed", failure);
       return { accepted: true };
     }

@@ -1,9 +1,9 @@
 import { and, asc, eq } from "drizzle-orm";
-import { approvalRequests, runPhases } from "../db/schema/index.ts";
+import { approvalRequests, isTerminal, runPhases } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { advanceLocked } from "./advance-locked.ts";
+import { startAttempt } from "./phase-transitions.ts";
 import { withRun } from "./run-transition.ts";
-import { startAttempt } from "./start-attempt.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface ResumeRunInput {
@@ -22,7 +22,7 @@ export async function resumeRun(
 ): Promise<{ changed: boolean }> {
   return withRun(deps, input.runId, async (t) => {
     if (t.run.state !== "paused") {
-      if (t.run.state === "completed" || t.run.state === "failed" || t.run.state === "aborted") {
+      if (isTerminal(t.run.state)) {
         throw new DevflowError(`run ${t.run.id} is ${t.run.state} and cannot be resumed`, {
           class: "human",
           code: "approval_conflict",

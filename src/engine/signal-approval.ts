@@ -4,6 +4,7 @@ import {
   type AttemptFeedback,
   approvalDecisions,
   approvalRequests,
+  isTerminal,
   phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
@@ -13,9 +14,9 @@ import { ensureReport } from "./ensure-report.ts";
 import { expandPlan } from "./expand-plan.ts";
 import { humanGateAllows } from "./human-gates.ts";
 import { QUEUES } from "./outbox.ts";
+import { completePhase, reopenPhase, startAttempt } from "./phase-transitions.ts";
 import { type Transition, withRun } from "./run-transition.ts";
-import { startAttempt } from "./start-attempt.ts";
-import { terminateRun } from "./terminate-run.ts";
+import { replaySideEffects, terminateRun } from "./terminate-run.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface SignalApprovalInput {
@@ -153,7 +154,7 @@ export async function signalApproval(
     if (request.state !== "pending") {
       throw conflict(`gate ${request.gateKey} is ${request.state}, not pending`);
     }
-    if (t.run.state === "completed" || t.run.state === "failed" || t.run.state === "aborted") {
+    if (isTerminal(t.run.state)) {
       throw conflict(`run ${t.run.id} is ${t.run.state}`);
     }
     if (request.kind === "human_required") {
@@ -228,10 +229,7 @@ export async function signalApproval(
     if (request.kind === "human_required") {
       // Approving a human-required gate is only allowed at budget_exhausted: it grants
       // one more budget, and the phase that was held runs.
-      await t.tx
-        .update(runPhases)
-        .set({ state: "pending", failure: null, endedAt: null })
-        .where(eq(runPhases.id, phase.id));
+      await reopenPhase(t, phase);
       await t.updateRun({
         state: phase.runState,
         pausedFromState: null,
@@ -245,15 +243,7 @@ export async function signalApproval(
       await advanceLocked(t);
       return { replayed: false };
     }
-    await t.tx
-      .update(runPhases)
-      .set({ state: "completed", endedAt: sql`now()` })
-      .where(eq(runPhases.id, phase.id));
-    await t.emit(
-      "phase.completed",
-      { phaseKey: phase.phaseKey, attempt: phase.attempts },
-      `${phase.id}:${phase.attempts}`,
-    );
+    await completePhase(t, phase, phase.attempts);
     if (phase.expandsPlan) {
       const problems = await expandPlan(t, phase);
       if (problems.length > 0) {
@@ -276,12 +266,4 @@ export async function signalApproval(
     await advanceLocked(t);
     return { replayed: false };
   });
-}
-
-/** What a replayed decision re-does: the report if it went missing, and runner cleanup. */
-export async function replaySideEffects(t: Transition): Promise<void> {
-  if (t.run.state === "completed" || t.run.state === "failed" || t.run.state === "aborted") {
-    await ensureReport(t);
-    await t.enqueue(QUEUES.cleanupRun, { runId: t.run.id, reason: `replay of ${t.run.state}` });
-  }
 }

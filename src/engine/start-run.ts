@@ -5,6 +5,7 @@ import {
   runBindings,
   runPhases,
   runs,
+  TERMINAL_RUN_STATES,
   workflowTemplates,
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
@@ -70,8 +71,6 @@ export function runBranchName(issueNumber: number, title: string): string {
   return `devflow/${issueNumber}${slug === "" ? "" : `-${slug}`}`;
 }
 
-const NOT_ACTIVE = ["completed", "failed", "aborted"] as const;
-
 /**
  * Starts a run for an issue, or queues it when devflow or the repository is at its
  * cap of active runs (it then starts, FIFO, when a slot frees). Replaying the same
@@ -121,7 +120,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         and(
           eq(runs.repository, input.repository),
           eq(runs.issueNumber, input.issueNumber),
-          notInArray(runs.state, [...NOT_ACTIVE]),
+          notInArray(runs.state, [...TERMINAL_RUN_STATES]),
         ),
       );
     if (active !== undefined) {

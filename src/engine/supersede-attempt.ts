@@ -1,9 +1,8 @@
 import { and, eq, sql } from "drizzle-orm";
 import { phaseAttempts, runnerExecutions, runPhases } from "../db/schema/index.ts";
 import { QUEUES } from "./outbox.ts";
-import { raiseHumanGate } from "./raise-human-gate.ts";
+import { raiseHumanGate, startAttempt } from "./phase-transitions.ts";
 import { withRun } from "./run-transition.ts";
-import { startAttempt } from "./start-attempt.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface SupersedeAttemptInput {

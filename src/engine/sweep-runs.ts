@@ -6,6 +6,7 @@ import {
   runPhases,
   runReports,
   runs,
+  TERMINAL_RUN_STATES,
 } from "../db/schema/index.ts";
 import { QUEUES } from "./outbox.ts";
 import { supersedeAttempt } from "./supersede-attempt.ts";
@@ -116,7 +117,7 @@ export async function sweepRuns(deps: EngineDeps, options: SweepOptions): Promis
     .select({ id: runs.id })
     .from(runs)
     .leftJoin(runReports, eq(runReports.runId, runs.id))
-    .where(and(inArray(runs.state, ["completed", "failed", "aborted"]), isNull(runReports.runId)));
+    .where(and(inArray(runs.state, [...TERMINAL_RUN_STATES]), isNull(runReports.runId)));
   const advanced = [...stalled, ...unreported].map((row) => row.id);
   for (const runId of advanced) {
     await deps.boss.send(QUEUES.advanceRun, { runId, reason: "sweep" });

@@ -2,15 +2,15 @@ import { and, eq, inArray, ne, sql } from "drizzle-orm";
 import {
   approvalRequests,
   type FailureRecord,
+  isTerminal,
   phaseAttempts,
   runnerExecutions,
   runPhases,
+  type TerminalRunState,
 } from "../db/schema/index.ts";
 import { ensureReport } from "./ensure-report.ts";
 import { QUEUES } from "./outbox.ts";
 import type { Transition } from "./run-transition.ts";
-
-export type TerminalState = "completed" | "failed" | "aborted";
 
 /**
  * Ends the run: open gates are closed as `aborted` (no decision rows, no
@@ -21,7 +21,7 @@ export type TerminalState = "completed" | "failed" | "aborted";
  */
 export async function terminateRun(
   t: Transition,
-  state: TerminalState,
+  state: TerminalRunState,
   failure: FailureRecord | null,
 ): Promise<void> {
   const runId = t.run.id;
@@ -69,4 +69,12 @@ export async function terminateRun(
   await ensureReport(t);
   await t.enqueue(QUEUES.cleanupRun, { runId, reason: state });
   await t.enqueue(QUEUES.admitRuns, { reason: `run ${runId} ${state}` });
+}
+
+/** What a replayed decision re-does: the report if it went missing, and runner cleanup. */
+export async function replaySideEffects(t: Transition): Promise<void> {
+  if (isTerminal(t.run.state)) {
+    await ensureReport(t);
+    await t.enqueue(QUEUES.cleanupRun, { runId: t.run.id, reason: `replay of ${t.run.state}` });
+  }
 }

@@ -1,7 +1,9 @@
+import type { TerminalRunState } from "../db/schema/index.ts";
+
 /** The shape of `schemas/common/final-report@1.schema.json`; `test/report` checks they agree. */
 export interface FinalReport {
   runId: string;
-  status: "completed" | "failed" | "aborted";
+  status: TerminalRunState;
   repository: string;
   issue: number;
   pullRequest: number | null;

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import nock from "nock";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -463,7 +463,11 @@ describe("steering a run from GitHub", () => {
     );
     // A review of the spec's commit, delivered once the plan's gate is open.
     const specCommit = (
-      await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))
+      await h.db
+        .select()
+        .from(phaseAttempts)
+        .where(eq(phaseAttempts.runId, runId))
+        .orderBy(asc(phaseAttempts.endedAt))
     ).find((attempt) => attempt.commitSha !== null)?.commitSha;
     const late = reviewPayload({
       repository: REPO,

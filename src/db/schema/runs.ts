@@ -25,7 +25,13 @@ export const RUN_STATES = [
   "aborted",
 ] as const;
 export type RunState = (typeof RUN_STATES)[number];
+/** The states a run ends in; nothing changes a run in one of them. The one list of them. */
 export const TERMINAL_RUN_STATES = ["completed", "failed", "aborted"] as const;
+export type TerminalRunState = (typeof TERMINAL_RUN_STATES)[number];
+
+export function isTerminal(state: string): state is TerminalRunState {
+  return (TERMINAL_RUN_STATES as readonly string[]).includes(state);
+}
 
 /** A failure as users see it: which category, which code, what happened. */
 export interface FailureRecord {

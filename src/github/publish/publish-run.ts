@@ -5,6 +5,7 @@ import type { ProbotOctokit } from "probot";
 import type { Db } from "../../db/client.ts";
 import {
   githubPublications,
+  isTerminal,
   type PublishedState,
   phaseAttempts,
   runs,
@@ -20,8 +21,6 @@ export interface PublishRunDeps {
   github: GitHubAccess;
   log: Logger;
 }
-
-const TERMINAL = new Set(["completed", "failed", "aborted"]);
 
 function hash(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
@@ -159,7 +158,7 @@ export async function publishRun(deps: PublishRunDeps, runId: string): Promise<v
     }
   }
 
-  if (TERMINAL.has(run.state) && status.report !== null) {
+  if (isTerminal(run.state) && status.report !== null) {
     const body = cut(
       `<!-- devflow-report:${runId} -->\n${status.report.markdown}`,
       COMMENT_LIMIT,
