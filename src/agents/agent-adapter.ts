@@ -1,6 +1,7 @@
 import type { AgentErrorReport } from "../runner/runner.ts";
 import { type EgressRule, ruleForUrl } from "../runner/sandbox/egress-policy.ts";
 import type { ScriptedScenario } from "./scripted/scenarios.ts";
+import type { UsageMeter } from "./usage-meter.ts";
 
 /** Paths as the agent sees them: host paths for a process, mount points in a container. */
 export interface AgentView {
@@ -81,6 +82,25 @@ export interface AgentAdapter {
   egress(env: NodeJS.ProcessEnv): EgressRule[];
   command(input: AgentCommandInput): AgentCommand;
   interpret(result: { exitCode: number | null; transcript: string }): AgentOutcome;
+  /**
+   * Reads what the agent has spent while it works, where its CLI reports usage as
+   * it goes; devflow stops an attempt that spends the run's budget. Absent: the
+   * cost is known only at the end, and the budget is checked between attempts.
+   */
+  meter?(options: AgentOptions): UsageMeter;
+}
+
+/** The `devflow-usage:` convention's meter: each line gives the cost so far. */
+export function devflowLinesMeter(): UsageMeter {
+  let cost: number | undefined;
+  return {
+    read(line) {
+      if (!line.startsWith("devflow-usage:")) return;
+      const reported = readDevflowLines(line).costUsd;
+      if (reported !== undefined && Number.isFinite(reported) && reported >= 0) cost = reported;
+    },
+    costUsd: () => cost,
+  };
 }
 
 /**

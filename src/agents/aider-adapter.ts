@@ -65,4 +65,15 @@ export const aiderAdapter: AgentAdapter = {
     }
     return outcome;
   },
+  // Aider prints the session's cost after every message.
+  meter: () => {
+    let cost: number | undefined;
+    return {
+      read(line) {
+        const session = /Cost:\s*\$[\d.]+\s*message,\s*\$([\d.]+)\s*session/.exec(line)?.[1];
+        if (session !== undefined) cost = Number.parseFloat(session);
+      },
+      costUsd: () => cost,
+    };
+  },
 };

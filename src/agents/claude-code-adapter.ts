@@ -1,4 +1,5 @@
 import { type AgentAdapter, type AgentOutcome, modelEndpoints } from "./agent-adapter.ts";
+import { estimateCostUsd, type UsageMeter } from "./usage-meter.ts";
 
 interface ClaudeResult {
   type?: string;
@@ -23,10 +24,69 @@ function lastResult(transcript: string): ClaudeResult | undefined {
   return undefined;
 }
 
+interface ClaudeMessageEvent {
+  type?: string;
+  total_cost_usd?: number;
+  message?: {
+    id?: string;
+    model?: string;
+    usage?: {
+      input_tokens?: number;
+      output_tokens?: number;
+      cache_read_input_tokens?: number;
+      cache_creation_input_tokens?: number;
+    };
+  };
+}
+
 /**
- * Claude Code in print mode: `claude -p --output-format json` with the prompt on
- * stdin. It prints one result object: `subtype`, `is_error`, `result`,
- * `total_cost_usd` and `usage`.
+ * Claude Code's stream prints each model response as it comes (`assistant` events,
+ * with the response's model and usage, a response possibly over several events),
+ * and its own total at the end (`result`). Until that total, the cost is estimated
+ * at list prices from the responses seen; their output tokens are counted as the
+ * stream first reports them, which is low, so the input (the bulk of an agent's
+ * spend: the context, sent again each turn) carries the estimate.
+ */
+function claudeMeter(): UsageMeter {
+  const responses = new Map<string, number>();
+  let total: number | undefined;
+  return {
+    read(line) {
+      if (!line.startsWith("{")) return;
+      let event: ClaudeMessageEvent;
+      try {
+        event = JSON.parse(line) as ClaudeMessageEvent;
+      } catch {
+        return;
+      }
+      if (event.type === "result" && typeof event.total_cost_usd === "number") {
+        total = event.total_cost_usd;
+        return;
+      }
+      const usage = event.message?.usage;
+      if (event.type !== "assistant" || usage === undefined || event.message?.model === undefined)
+        return;
+      const cost = estimateCostUsd(event.message.model, {
+        input: usage.input_tokens,
+        output: usage.output_tokens,
+        cacheRead: usage.cache_read_input_tokens,
+        cacheWrite: usage.cache_creation_input_tokens,
+      });
+      if (cost === undefined) return;
+      const id = event.message.id ?? `response-${responses.size}`;
+      responses.set(id, Math.max(cost, responses.get(id) ?? 0));
+    },
+    costUsd: () =>
+      total ??
+      (responses.size === 0 ? undefined : [...responses.values()].reduce((a, b) => a + b, 0)),
+  };
+}
+
+/**
+ * Claude Code in print mode: `claude -p --output-format stream-json --verbose` with
+ * the prompt on stdin. It prints one JSON event per line as it works (read by
+ * `meter` while it runs) and ends with a result object: `subtype`, `is_error`,
+ * `result`, `total_cost_usd` and `usage`.
  */
 export const claudeCodeAdapter: AgentAdapter = {
   name: "claude-code",
@@ -39,7 +99,8 @@ export const claudeCodeAdapter: AgentAdapter = {
       "claude",
       "-p",
       "--output-format",
-      "json",
+      "stream-json",
+      "--verbose",
       // The runner is the sandbox: the agent may edit the workspace without asking.
       "--permission-mode",
       "bypassPermissions",
@@ -74,4 +135,5 @@ export const claudeCodeAdapter: AgentAdapter = {
     }
     return outcome;
   },
+  meter: claudeMeter,
 };

@@ -1,4 +1,5 @@
 import { type AgentAdapter, type AgentOutcome, modelEndpoints } from "./agent-adapter.ts";
+import { estimateCostUsd } from "./usage-meter.ts";
 
 interface CodexEvent {
   type?: string;
@@ -84,5 +85,27 @@ export const codexAdapter: AgentAdapter = {
       };
     }
     return outcome;
+  },
+  // Codex reports usage once per turn (an `exec` is usually one), and no cost: it is
+  // priced at list prices when the model is known (DEVFLOW_AGENT_MODEL).
+  meter: (options) => {
+    let cost: number | undefined;
+    return {
+      read(line) {
+        if (!line.startsWith("{") || options.model === undefined) return;
+        try {
+          const event = JSON.parse(line) as CodexEvent;
+          if (event.type !== "turn.completed" || event.usage === undefined) return;
+          const cached = event.usage.cached_input_tokens ?? 0;
+          const turn = estimateCostUsd(options.model, {
+            input: (event.usage.input_tokens ?? 0) - cached,
+            cacheRead: cached,
+            output: event.usage.output_tokens,
+          });
+          if (turn !== undefined) cost = (cost ?? 0) + turn;
+        } catch {}
+      },
+      costUsd: () => cost,
+    };
   },
 };

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { DevflowError } from "../errors.ts";
-import { type AgentAdapter, readDevflowLines } from "./agent-adapter.ts";
+import { type AgentAdapter, devflowLinesMeter, readDevflowLines } from "./agent-adapter.ts";
 
 /**
  * Any CLI: `DEVFLOW_AGENT_COMMAND` is its command line, split on spaces (no
@@ -47,4 +47,5 @@ export const commandAdapter: AgentAdapter = {
     }
     return outcome;
   },
+  meter: devflowLinesMeter,
 };

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { artifacts, phaseAttempts, runBindings, runPhases, runs } from "../db/schema/index.ts";
 import type { AttemptRow, EngineDeps, PhaseRow, RunRow } from "./types.ts";
 
@@ -9,6 +9,8 @@ export interface AttemptContext {
   persona: string;
   agent: string | null;
   earlierArtifacts: { phaseKey: string; schemaId: string; content: unknown }[];
+  /** What the run may still spend on agents, in dollars; null: no budget. */
+  budgetLeftUsd: number | null;
 }
 
 /**
@@ -55,6 +57,14 @@ export async function getAttemptContext(
             ),
           )
           .orderBy(asc(artifacts.attempt), asc(artifacts.revision));
+  let budgetLeftUsd: number | null = null;
+  if (run.budgetUsd !== null) {
+    const [spent] = await deps.db
+      .select({ usd: sql<number>`coalesce(sum(${phaseAttempts.costUsd}), 0)::float8` })
+      .from(phaseAttempts)
+      .where(eq(phaseAttempts.runId, run.id));
+    budgetLeftUsd = Math.max(0, run.budgetUsd * run.budgetGrants - (spent?.usd ?? 0));
+  }
   const latest = new Map<string, (typeof valid)[number]>();
   for (const artifact of valid) latest.set(artifact.phaseId, artifact);
   const persona = binding === undefined ? undefined : deps.registry.personas.get(binding.persona);
@@ -64,6 +74,7 @@ export async function getAttemptContext(
     attempt,
     persona: persona?.body ?? "",
     agent: binding?.agent ?? run.agentConfig.agent ?? null,
+    budgetLeftUsd,
     earlierArtifacts: earlier.flatMap((candidate) => {
       const artifact = latest.get(candidate.id);
       return artifact === undefined

@@ -161,6 +161,11 @@ export async function recordPhaseResult(
       await raiseHumanGate(t, phase, "artifact_invalid_after_repair", failure);
       return { accepted: true };
     }
+    // Stopped for spending the run's budget: a person decides whether to grant more.
+    if (failure.code === "budget_exhausted") {
+      await raiseHumanGate(t, phase, "budget_exhausted", failure);
+      return { accepted: true };
+    }
     if (input.outcome.errorClass === "fatal") {
       await failPhase(t, phase, attempt.attempt, failure);
       await terminateRun(t, "failed", failure);

@@ -10,10 +10,8 @@ import {
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
 import { advanceLocked } from "./advance-locked.ts";
-import { ensureReport } from "./ensure-report.ts";
 import { expandPlan } from "./expand-plan.ts";
 import { humanGateAllows } from "./human-gates.ts";
-import { QUEUES } from "./outbox.ts";
 import { completePhase, reopenPhase, startAttempt } from "./phase-transitions.ts";
 import { type Transition, withRun } from "./run-transition.ts";
 import { replaySideEffects, terminateRun } from "./terminate-run.ts";

@@ -135,3 +135,58 @@ describe("what the adapters read from a failing tool", () => {
     ).toEqual(["my-agent", "--in", "/io/p", "--out", "o.json", "--schema", "/io/s"]);
   });
 });
+
+describe("what the adapters read while the tool works", () => {
+  const feed = (name: string, lines: unknown[], options = {}) => {
+    const meter = AGENT_ADAPTERS.get(name)?.meter?.(options);
+    const seen: (number | undefined)[] = [];
+    for (const line of lines) {
+      meter?.read(typeof line === "string" ? line : JSON.stringify(line));
+      seen.push(meter?.costUsd());
+    }
+    return seen;
+  };
+
+  it("claude-code: each response is priced as it streams (once, however many events carry it), and the CLI's total wins at the end", () => {
+    const response = (id: string, input: number) => ({
+      type: "assistant",
+      message: { id, model: "claude-sonnet-4-5", usage: { input_tokens: input, output_tokens: 1 } },
+    });
+    const seen = feed("claude-code", [
+      { type: "system", subtype: "init", model: "claude-sonnet-4-5" },
+      response("msg_1", 100_000),
+      response("msg_1", 100_000),
+      { type: "user", message: { content: [] } },
+      response("msg_2", 200_000),
+      "not json",
+      { type: "result", total_cost_usd: 0.95 },
+    ]);
+    // $3 per million input tokens, $15 per million output tokens.
+    expect(seen[0]).toBeUndefined();
+    expect(seen[1]).toBeCloseTo(0.300015, 6);
+    expect(seen[2]).toBeCloseTo(0.300015, 6);
+    expect(seen[4]).toBeCloseTo(0.90003, 6);
+    expect(seen[6]).toBe(0.95);
+  });
+
+  it("codex: a turn's tokens are priced when the model is known, and not guessed when it is not", () => {
+    const turn = {
+      type: "turn.completed",
+      usage: { input_tokens: 1_000_000, cached_input_tokens: 400_000, output_tokens: 100_000 },
+    };
+    expect(feed("codex", [turn], { model: "gpt-5-codex" })[0]).toBeCloseTo(0.75 + 0.05 + 1, 6);
+    expect(feed("codex", [turn])[0]).toBeUndefined();
+  });
+
+  it("aider and the devflow-usage convention: the latest figure is the spend so far", () => {
+    expect(
+      feed("aider", [
+        "Tokens: 2.1k sent, 100 received. Cost: $0.01 message, $0.01 session.",
+        "Tokens: 3.4k sent, 330 received. Cost: $0.02 message, $0.03 session.",
+      ]),
+    ).toEqual([0.01, 0.03]);
+    expect(
+      feed("command", ['devflow-usage: {"costUsd":0.2}', 'devflow-usage: {"costUsd":-1}']),
+    ).toEqual([0.2, 0.2]);
+  });
+});

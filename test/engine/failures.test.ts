@@ -3,6 +3,8 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { phaseAttempts } from "../../src/db/schema/index.ts";
 import { renderRunStatus } from "../../src/github/publish/render-run-status.ts";
+import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
+import { createBareRemote, git } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 let h: Harness;
@@ -148,4 +150,51 @@ describe("the cost budget, enforced by devflow rather than the agent", () => {
       failure: { category: "budget", code: "budget_exhausted" },
     });
   });
+});
+
+describe("the cost budget, enforced while an agent works", () => {
+  it("stops an agent that spends what the run has left, commits its work so far, and waits at the budget gate", async () => {
+    // Agents as sandboxed processes; the spendy agent reports $0.01 more every 100 ms
+    // for 30 s and would then finish. The run may spend $0.05.
+    const sandboxed = await startHarness({
+      runner: createProcessRunner({ killGraceMs: 500 }),
+      jobs: { attemptTimeoutSeconds: 60 },
+    });
+    try {
+      const remote = createBareRemote();
+      const { runId } = await sandboxed.start({
+        cloneUrl: remote,
+        budgetUsd: 0.05,
+        scenarios: { spec: "spendy" },
+      });
+      const gate = await sandboxed.waitForGate(runId, "budget_exhausted", 30_000);
+      const held = await sandboxed.status(runId);
+      expect(held.run).toMatchObject({ state: "paused", pausedFromState: "executing" });
+      const spec = held.phases.find((phase) => phase.phaseKey === "spec");
+      expect(spec).toMatchObject({
+        state: "failed",
+        attempts: 1,
+        failure: { category: "budget", code: "budget_exhausted" },
+      });
+      expect(spec?.failure?.message).toMatch(
+        /^the agent was stopped after spending about \$0\.\d+, more than the \$0\.050 the run's budget had left; its work so far is committed$/,
+      );
+      const [attempt] = await sandboxed.db
+        .select()
+        .from(phaseAttempts)
+        .where(eq(phaseAttempts.runId, runId));
+      // Stopped within a heartbeat or two of crossing the line, long before its 30 s end.
+      expect(attempt?.costUsd).toBeGreaterThanOrEqual(0.05);
+      expect(attempt?.costUsd).toBeLessThan(0.5);
+      expect(attempt?.commitSha).toEqual(expect.any(String));
+      // What it had done is on the run branch.
+      const work = git(remote, "show", `${held.run.branch}:SPENDY_WORK.md`);
+      expect(work).toMatch(/^step 1\nstep 2\n/);
+      // Rejecting at the gate ends the run there, with nothing more spent.
+      await sandboxed.decide(runId, gate.id, "reject");
+      expect((await sandboxed.status(runId)).run.state).toBe("failed");
+    } finally {
+      await sandboxed.stop();
+    }
+  }, 90_000);
 });

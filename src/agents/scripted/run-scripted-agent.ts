@@ -1,8 +1,13 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { scriptedBehaviour } from "./fixtures.ts";
-import { isScriptedScenario, SLOW_SCENARIO_MS } from "./scenarios.ts";
+import {
+  isScriptedScenario,
+  SLOW_SCENARIO_MS,
+  SPENDY_SCENARIO_MS,
+  SPENDY_STEP_MS,
+} from "./scenarios.ts";
 
 export interface ScriptedArgs {
   promptFile: string;
@@ -63,6 +68,22 @@ export async function runScriptedAgent(
       return 143;
     }
   }
+  if (args.scenario === "spendy") {
+    const work = resolve(args.cwd, "SPENDY_WORK.md");
+    for (let step = 1; step <= SPENDY_SCENARIO_MS / SPENDY_STEP_MS; step++) {
+      await appendFile(work, `step ${step}\n`);
+      print(`devflow-usage: ${JSON.stringify({ costUsd: step / 100, inputTokens: step * 1000 })}`);
+      const aborted = await sleep(
+        SPENDY_STEP_MS,
+        false,
+        signal === undefined ? {} : { signal },
+      ).catch(() => true);
+      if (aborted) {
+        print("scripted agent: stopped");
+        return 143;
+      }
+    }
+  }
   const behaviour = scriptedBehaviour(args.schemaId, args.scenario);
   if (behaviour.kind === "hang") {
     await sleep(2 ** 31 - 1, undefined, signal === undefined ? {} : { signal }).catch(() => {});
@@ -89,7 +110,11 @@ export async function runScriptedAgent(
   }
   print(`scripted agent: wrote ${text.length} bytes to ${args.output}`);
   print(
-    `devflow-usage: ${JSON.stringify({ costUsd: 0.01, inputTokens: 1000, outputTokens: 200 })}`,
+    `devflow-usage: ${JSON.stringify({
+      costUsd: args.scenario === "spendy" ? SPENDY_SCENARIO_MS / SPENDY_STEP_MS / 100 : 0.01,
+      inputTokens: 1000,
+      outputTokens: 200,
+    })}`,
   );
   return 0;
 }

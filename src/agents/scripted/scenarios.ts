@@ -29,7 +29,16 @@ export const SCRIPTED_SCENARIOS = [
   "unregistered-schema",
   /** A plan with two implementation phases, each producing an artifact. */
   "two-phases",
+  /**
+   * Works for SPENDY_SCENARIO_MS, adding to SPENDY_WORK.md and reporting $0.01 more
+   * every SPENDY_STEP_MS, then writes a valid artifact (for budgets enforced mid-attempt).
+   */
+  "spendy",
 ] as const;
+
+/** The `spendy` scenario's pace: a step, and how long it works before it finishes. */
+export const SPENDY_STEP_MS = 100;
+export const SPENDY_SCENARIO_MS = 30_000;
 
 /** How long the `slow` scenario works before it writes its artifact. */
 export const SLOW_SCENARIO_MS = 3000;

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { type AgentAdapter, readDevflowLines } from "../agent-adapter.ts";
+import { type AgentAdapter, devflowLinesMeter, readDevflowLines } from "../agent-adapter.ts";
 
 /** The scripted agent's executable on this host (runners that use host paths run it from here). */
 export const SCRIPTED_AGENT_PATH = fileURLToPath(new URL("./cli.ts", import.meta.url));
@@ -26,4 +26,5 @@ export const scriptedAdapter: AgentAdapter = {
     tools: [SCRIPTED_AGENT_PATH],
   }),
   interpret: ({ transcript }) => readDevflowLines(transcript),
+  meter: devflowLinesMeter,
 };

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { UsageMeter } from "../../agents/usage-meter.ts";
 import type { Secrets } from "../../security/secrets.ts";
 import type { Runner, RunnerExit, RunnerRequest } from "../runner.ts";
 import type { AttemptPort } from "./attempt-port.ts";
@@ -13,16 +14,26 @@ export interface RunExecutionDeps {
   shutdown?: AbortSignal | undefined;
 }
 
+/** What an execution may spend, and how to read what it has spent. */
+export interface SpendingLimit {
+  meter: UsageMeter;
+  /** Dollars the run has left for this execution. */
+  leftUsd: number;
+}
+
 /**
  * Runs one execution through the runner: start, persist the handle, heartbeat
  * (which also notices a stop ordered by any process), wait, capture the
  * transcript, then dispose — always, whatever happened — and record how it ended,
- * with the transcript redacted and the connections the sandbox refused.
+ * with the transcript redacted and the connections the sandbox refused. With a
+ * spending limit, each heartbeat also reads the agent's new output lines and stops
+ * it once it has spent what the run had left (`overBudgetUsd`: what it had spent).
  */
 export async function runExecution(
   deps: RunExecutionDeps,
   request: RunnerRequest,
-): Promise<{ exit: RunnerExit; transcript: string }> {
+  limit?: SpendingLimit,
+): Promise<{ exit: RunnerExit; transcript: string; overBudgetUsd?: number }> {
   const { engine, runner } = deps;
   const { executionId } = request;
   const handle = await runner.start(request);
@@ -36,9 +47,31 @@ export async function runExecution(
       );
   };
   deps.shutdown?.addEventListener("abort", stopForShutdown, { once: true });
+  let overBudgetUsd: number | undefined;
+  let readLines = 0;
+  const checkSpending = async () => {
+    if (limit === undefined || overBudgetUsd !== undefined) return;
+    const chunks = await runner.capture(handle, readLines);
+    // Whole lines only: the last one may still be being written.
+    for (const chunk of chunks) {
+      if (!chunk.text.endsWith("\n")) break;
+      limit.meter.read(chunk.text.slice(0, -1));
+      readLines = chunk.seq;
+    }
+    const spent = limit.meter.costUsd();
+    if (spent !== undefined && spent >= limit.leftUsd) {
+      overBudgetUsd = spent;
+      deps.log.info(
+        { executionId, spentUsd: spent, leftUsd: limit.leftUsd },
+        "the agent spent what the run had left: stopping it",
+      );
+      await runner.dispose(handle);
+    }
+  };
   const beat = async () => {
     const alive = await engine.heartbeatExecution(executionId);
     if (!alive) await runner.dispose(handle);
+    else await checkSpending();
   };
   const timer = setInterval(() => {
     beat().catch((error: unknown) =>
@@ -81,5 +114,9 @@ export async function runExecution(
     transcript,
     disposed: true,
   });
-  return { exit, transcript: captured.map((chunk) => chunk.text).join("") };
+  return {
+    exit,
+    transcript: captured.map((chunk) => chunk.text).join(""),
+    ...(overBudgetUsd === undefined ? {} : { overBudgetUsd }),
+  };
 }

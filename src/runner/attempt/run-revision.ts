@@ -7,7 +7,6 @@ import type { ProducedArtifact } from "../../engine/record-phase-result.ts";
 import { WORKER_ID } from "../../log.ts";
 import type { Registry } from "../../registry/types.ts";
 import { buildPrompt } from "../build-prompt.ts";
-import type { RunnerExit } from "../runner.ts";
 import type { EgressRule } from "../sandbox/egress-policy.ts";
 import type { EgressDenial } from "../sandbox/egress-proxy.ts";
 import type { Workspace } from "../workspaces/workspaces.ts";
@@ -107,7 +106,12 @@ export async function runRevision(
   );
   await writeFile(join(ioDir, "schema.json"), JSON.stringify(schema, null, 2));
   const view = runner.view({ workspace: input.workspace.path, ioDir });
-  let result: { exit: RunnerExit; transcript: string };
+  let result: Awaited<ReturnType<typeof runExecution>>;
+  const meter = input.adapter.meter?.(deps.agentOptions);
+  const leftUsd =
+    input.context.budgetLeftUsd === null
+      ? undefined
+      : input.context.budgetLeftUsd - (input.usage.fields().costUsd ?? 0);
   try {
     const command = input.adapter.command({
       view,
@@ -128,22 +132,26 @@ export async function runRevision(
           }
         : {}),
     });
-    result = await runExecution(deps, {
-      executionId,
-      runId: run.id,
-      phaseKey: phase.phaseKey,
-      attempt: attempt.attempt,
-      revision: input.revision,
-      workspace: input.workspace.path,
-      ioDir,
-      command,
-      passEnv: input.adapter.passEnv,
-      readOnly: input.workspace.readOnly,
-      egress: { rules: [...input.adapter.egress(process.env), ...deps.egressAllow] },
-      onEgressDenied: (denial) =>
-        log.info({ executionId, denial }, "the sandbox refused a connection"),
-      timeoutMs: deps.attemptTimeoutMs,
-    });
+    result = await runExecution(
+      deps,
+      {
+        executionId,
+        runId: run.id,
+        phaseKey: phase.phaseKey,
+        attempt: attempt.attempt,
+        revision: input.revision,
+        workspace: input.workspace.path,
+        ioDir,
+        command,
+        passEnv: input.adapter.passEnv,
+        readOnly: input.workspace.readOnly,
+        egress: { rules: [...input.adapter.egress(process.env), ...deps.egressAllow] },
+        onEgressDenied: (denial) =>
+          log.info({ executionId, denial }, "the sandbox refused a connection"),
+        timeoutMs: deps.attemptTimeoutMs,
+      },
+      meter === undefined || leftUsd === undefined ? undefined : { meter, leftUsd },
+    );
   } catch (error) {
     log.error({ err: error }, "the runner failed");
     await engine.finishExecution({
@@ -171,6 +179,23 @@ export async function runRevision(
       handedBack: true,
     });
     return { kind: "handed_back" };
+  }
+  if (result.overBudgetUsd !== undefined && leftUsd !== undefined) {
+    const outcome = input.adapter.interpret({ exitCode: exit.exitCode, transcript });
+    input.usage.add({ ...outcome, costUsd: Math.max(outcome.costUsd ?? 0, result.overBudgetUsd) });
+    return {
+      kind: "failed",
+      failure: {
+        kind: "failed",
+        errorClass: "recoverable",
+        failure: {
+          category: "budget",
+          code: "budget_exhausted",
+          message: `the agent was stopped after spending about $${result.overBudgetUsd.toFixed(3)}, more than the $${Math.max(0, leftUsd).toFixed(3)} the run's budget had left; its work so far is committed`,
+        },
+      },
+      egressDenied,
+    };
   }
   if (exit.stopped) return { kind: "stopped" };
   const outcome = input.adapter.interpret({ exitCode: exit.exitCode, transcript });
