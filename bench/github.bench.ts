@@ -129,7 +129,6 @@ async function serveWebhooks(devflow: Devflow, metrics: Metrics) {
     port: await freePort(),
     host: "127.0.0.1",
     db: devflow.database.db,
-    boss: devflow.boss,
     log,
     metrics,
   });

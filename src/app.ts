@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Db } from "./db/client.ts";
 import { createWebhookEndpoint } from "./github/webhook-endpoint.ts";
@@ -10,14 +9,13 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 
 /**
  * devflow's HTTP surface, in the order requests try it: the webhook endpoint
- * (every event devflow subscribes to is recorded and queued there, and processed
- * by the `webhook-process` job, src/github/handlers/), then /healthz and /metrics.
+ * (every event devflow subscribes to is recorded there, queued by the delivery
+ * dispatcher and processed by the `webhook-process` job, src/github/handlers/), then /healthz and /metrics.
  */
 export function createDevflowRoutes(options: {
   webhookPath: string;
   webhookSecret: string;
   db: Db;
-  boss: PgBoss;
   log: Logger;
   metrics?: Metrics | undefined;
   ops?: RouteHandler | undefined;
@@ -27,7 +25,6 @@ export function createDevflowRoutes(options: {
       path: options.webhookPath,
       secret: options.webhookSecret,
       db: options.db,
-      boss: options.boss,
       log: options.log,
       metrics: options.metrics,
     }),

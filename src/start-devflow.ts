@@ -12,6 +12,7 @@ import { migrateDatabase } from "./db/migrate.ts";
 import { createEngine, type Engine } from "./engine/create-engine.ts";
 import { QUEUES } from "./engine/outbox.ts";
 import type { EngineLimits } from "./engine/types.ts";
+import { startDeliveryDispatcher } from "./github/dispatch-deliveries.ts";
 import type { GitHubAccess } from "./github/github-access.ts";
 import { createLogger } from "./log.ts";
 import { loadRegistry } from "./registry/load-registry.ts";
@@ -83,6 +84,13 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
   boss.on("error", (error: unknown) => log.error({ err: error }, "pg-boss error"));
   await boss.start();
   await ensureQueues(boss, options.jobs);
+  // Deliveries the webhook endpoint recorded go onto the processing queue from here.
+  const dispatcher = await startDeliveryDispatcher({
+    db: database.db,
+    pool: database.pool,
+    boss,
+    log,
+  });
   const engine = createEngine({ db: database.db, boss, registry, limits: options.limits, log });
   let sweepTimer: NodeJS.Timeout | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
@@ -156,6 +164,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
       if (reconcileTimer !== undefined) clearInterval(reconcileTimer);
+      await dispatcher.stop();
       // Running attempts get most of the time to finish; then their agents are stopped
       // and their phases handed back as new attempts, before pg-boss gives up on the jobs.
       const handBack = setTimeout(

@@ -172,7 +172,6 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
             port: settings.port,
             host: settings.host,
             db: devflow.database.db,
-            boss: devflow.boss,
             log,
             ops,
             metrics,

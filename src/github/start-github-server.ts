@@ -1,5 +1,4 @@
 import { createServer } from "node:http";
-import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import { Probot, run } from "probot";
 import { createDevflowRoutes, type RouteHandler } from "../app.ts";
@@ -19,7 +18,6 @@ export interface StartGitHubServerOptions {
   /** The address to listen on; every interface by default. */
   host?: string | undefined;
   db: Db;
-  boss: PgBoss;
   log: Logger;
   /** Serves GET /healthz and GET /metrics next to the webhooks. */
   ops?: RouteHandler | undefined;
@@ -88,7 +86,6 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     webhookPath: WEBHOOK_PATH,
     webhookSecret: credentials.webhookSecret,
     db: options.db,
-    boss: options.boss,
     log,
     metrics: options.metrics,
     ops: options.ops,

@@ -1,11 +1,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { WEBHOOK_EVENTS } from "./handlers/index.ts";
-import { recordDelivery } from "./record-delivery.ts";
+import { NotJson, recordDelivery } from "./record-delivery.ts";
 
 /** GitHub never sends a delivery over 25 MB; devflow reads no more than that. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -21,7 +20,6 @@ export interface WebhookEndpointOptions {
   path: string;
   secret: string;
   db: Db;
-  boss: PgBoss;
   log: Logger;
   metrics?: Metrics | undefined;
 }
@@ -55,8 +53,11 @@ export function signedBy(secret: string, body: Buffer, signature: string | undef
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function answer(res: ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { "content-type": "text/plain", connection: "close" });
+function answer(res: ServerResponse, status: number, message: string, close = false): void {
+  res.writeHead(status, {
+    "content-type": "text/plain",
+    ...(close ? { connection: "close" } : {}),
+  });
   res.end(`${message}\n`);
 }
 
@@ -66,15 +67,15 @@ function answer(res: ServerResponse, status: number, message: string): void {
  */
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
   res.once("finish", () => req.socket.end());
-  answer(res, 413, `a delivery may have at most ${MAX_WEBHOOK_BYTES} bytes`);
+  answer(res, 413, `a delivery may have at most ${MAX_WEBHOOK_BYTES} bytes`, true);
 }
 
 /**
  * devflow's webhook endpoint (a Node handler; true when it answered): a body
  * larger than GitHub ever sends is refused by its Content-Length before anything
  * is read, or cut off the moment it passes the limit; the signature is checked
- * against the raw body; a verified delivery is recorded and its job queued in one
- * transaction, and only then acknowledged — 200, or 503 when the database did not
+ * against the raw body; a verified delivery is recorded in one statement (the
+ * dispatcher queues its job), and only then acknowledged — 200, or 503 when the database did not
  * answer in time (GitHub then lists it as failed, and the delivery reconciler asks
  * for it again). Nothing else happens in the request.
  */
@@ -118,27 +119,25 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
         answer(res, 401, "the signature does not match the body");
         return true;
       }
-      let payload: Record<string, unknown>;
-      try {
-        payload = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
-      } catch {
-        answer(res, 400, "the body is not JSON");
-        return true;
-      }
       if (!SUBSCRIBED.has(event)) {
         outcome = "duplicate";
         answer(res, 200, `devflow does not handle ${event}`);
         return true;
       }
       outcome = "failed";
-      const recorded = await Promise.race([
-        recordDelivery({
-          db: options.db,
-          boss: options.boss,
-          event: { id, name: event as never, payload: payload as never },
-        }),
-        new Promise<"late">((resolve) => setTimeout(resolve, RECORD_DEADLINE_MS, "late").unref()),
-      ]);
+      let recorded: { duplicate: boolean } | "late";
+      try {
+        recorded = await Promise.race([
+          recordDelivery({ db: options.db, id, event, body: body.toString("utf8") }),
+          new Promise<"late">((resolve) => setTimeout(resolve, RECORD_DEADLINE_MS, "late").unref()),
+        ]);
+      } catch (error) {
+        if (!(error instanceof NotJson)) throw error;
+        outcome = "refused";
+        options.log.warn({ deliveryId: id, event }, "refused a delivery whose body is not JSON");
+        answer(res, 400, "the body is not JSON");
+        return true;
+      }
       if (recorded === "late") {
         options.log.error(
           { deliveryId: id, event },

@@ -88,7 +88,6 @@ describe("webhook intake when the database goes away", () => {
       port: await freePort(),
       host: "127.0.0.1",
       db: h.db,
-      boss: h.devflow.boss,
       log,
     });
   });

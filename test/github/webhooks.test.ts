@@ -63,7 +63,6 @@ beforeAll(async () => {
     port: await freePort(),
     host: "127.0.0.1",
     db: h.db,
-    boss: h.devflow.boss,
     log,
   });
 });
@@ -164,15 +163,17 @@ describe("webhooks in", () => {
     expect(said[0]?.body.split(runId)).toHaveLength(2);
   });
 
-  it("rejects a forged or missing signature and records nothing", async () => {
+  it("rejects a forged or missing signature, and a signed body that is not JSON, and records nothing", async () => {
     issue += 1;
     const forged = await sendWebhook(server.port, "issues", labeled(issue), {
       secret: "not-the-secret",
     });
     const unsigned = await sendWebhook(server.port, "issues", labeled(issue), { secret: null });
-    expect(forged.status).toBeGreaterThanOrEqual(400);
-    expect(unsigned.status).toBeGreaterThanOrEqual(400);
-    for (const id of [forged.id, unsigned.id]) {
+    const notJson = await sendWebhook(server.port, "issues", null, { rawBody: '{"action": "lab' });
+    expect(forged.status).toBe(401);
+    expect(unsigned.status).toBe(401);
+    expect(notJson.status).toBe(400);
+    for (const id of [forged.id, unsigned.id, notJson.id]) {
       expect(
         await h.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)),
       ).toEqual([]);

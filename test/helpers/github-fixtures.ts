@@ -133,10 +133,10 @@ export async function sendWebhook(
   port: number,
   event: string,
   payload: unknown,
-  options: { id?: string; secret?: string | null; url?: string } = {},
+  options: { id?: string; secret?: string | null; url?: string; rawBody?: string } = {},
 ): Promise<SentDelivery> {
   const id = options.id ?? randomUUID();
-  const body = JSON.stringify(payload);
+  const body = options.rawBody ?? JSON.stringify(payload);
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-github-event": event,
