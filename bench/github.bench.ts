@@ -1,19 +1,26 @@
 /**
- * `npm run bench:github [-- --deliveries N]`: devflow's GitHub side.
- * (a) Signed `issues.labeled` deliveries over real HTTP: deliveries per second and
- *     p50/p99 latency against devflow's webhook server (verify, record, enqueue),
- *     next to a bare Probot app with a no-op handler measured in the same run.
+ * `npm run bench:github [-- --seconds N]`: devflow's GitHub side.
+ * (a) Signed `issues.labeled` deliveries over real HTTP from autocannon in its own
+ *     process: deliveries per second and p50/p99 latency against devflow's webhook
+ *     server (verify, record, queue), next to a bare Probot app with a no-op handler
+ *     and the durable limit (commit each body to PostgreSQL), in the same run.
  * (c) REST calls for one whole development@1 run with two planned phases, driven
  *     by webhooks (label, Approve review, the gate check run's button) against a
  *     fake GitHub API (nock) and a bare git repository.
  * (b), phase result → next phase, is `npm run bench:engine`.
  */
-import { mkdtempSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { eq } from "drizzle-orm";
+import { fileURLToPath } from "node:url";
+import { eq, sql } from "drizzle-orm";
 import nock from "nock";
+import pg from "pg";
 import pino from "pino";
 import { Probot, Server } from "probot";
 import { runs, webhookDeliveries } from "../src/db/schema/index.ts";
@@ -37,11 +44,11 @@ import {
   sendWebhook,
   WEBHOOK_SECRET,
 } from "../test/helpers/github-fixtures.ts";
-import { benchDatabase, ms, percentile } from "./helpers/bench-database.ts";
+import { benchDatabase } from "./helpers/bench-database.ts";
 
-const argDeliveries = process.argv.indexOf("--deliveries");
-const DELIVERIES = argDeliveries > 0 ? Number(process.argv[argDeliveries + 1]) : 2000;
-const CONCURRENCY = 16;
+const argSeconds = process.argv.indexOf("--seconds");
+const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 10;
+const CONNECTIONS = 10;
 const log = pino({ level: "silent" });
 const scratch = (label: string) => mkdtempSync(join(tmpdir(), `devflow-bench-${label}-`));
 const credentials = {
@@ -57,32 +64,76 @@ interface Load {
   p99: number;
 }
 
-/** `count` deliveries, `concurrency` at a time; every one must be answered 200. */
-async function load(
+const LOAD = fileURLToPath(new URL("./helpers/webhook-load.ts", import.meta.url));
+
+/**
+ * Drives `port` with signed `issues.labeled` deliveries from autocannon in its own
+ * process (not this process's event loop, which serves the webhooks): `connections`
+ * at a time for `seconds`, each delivery with its own id (GitHub signs the body, so
+ * one signature serves them all). Every answer must be a 200.
+ */
+async function autocannon(
   port: number,
-  payload: unknown,
-  count: number,
-  concurrency: number,
+  bodyFile: string,
+  signature: string,
+  connections: number,
+  seconds: number,
 ): Promise<Load> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next += 1;
-        const sent = performance.now();
-        const { status } = await sendWebhook(port, "issues", payload);
-        latencies.push(performance.now() - sent);
-        if (status !== 200) throw new Error(`delivery answered ${status}`);
-      }
-    }),
+  const child = spawn(
+    process.execPath,
+    [LOAD, JSON.stringify({ port, bodyFile, signature, connections, seconds })],
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const seconds = (performance.now() - started) / 1000;
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const [code] = (await once(child, "exit")) as [number];
+  if (code !== 0) throw new Error(`the load generator exited with ${code}: ${err}`);
+  const result = JSON.parse(out) as {
+    requests: { average: number };
+    latency: { p50: number; p99: number };
+    non2xx: number;
+    errors: number;
+  };
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${result.non2xx} answers were not 2xx, ${result.errors} errors`);
+  return { perSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/**
+ * The durable limit: a plain Node server that commits each delivery's body to
+ * PostgreSQL before it answers, and nothing else.
+ */
+async function startDurableServer(url: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const pool = new pg.Pool({ connectionString: url, max: 20 });
+  await pool.query(
+    "create table if not exists durable_deliveries (id text primary key, payload jsonb not null)",
+  );
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    await pool.query("insert into durable_deliveries (id, payload) values ($1, $2)", [
+      req.headers["x-github-delivery"],
+      Buffer.concat(chunks).toString("utf8"),
+    ]);
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
-    perSecond: count / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    port,
+    stop: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await pool.end();
+    },
   };
 }
 
@@ -134,12 +185,17 @@ async function serveWebhooks(devflow: Devflow, metrics: Metrics) {
   });
 }
 
-/** (a) devflow's webhook server against a bare Probot app with a no-op handler. */
+/**
+ * (a) devflow's webhook server against a bare Probot app with a no-op handler and
+ * the durable limit (a server that only commits each body to PostgreSQL), all three
+ * driven by the same external load.
+ */
 async function webhookThroughput(url: string): Promise<void> {
-  // Workers off: this measures taking deliveries in (verify, record, enqueue), which is
+  // Workers off: this measures taking deliveries in (verify, record, queue), which is
   // what GitHub waits for; processing them is the jobs' work, measured by (c) and bench:engine.
   const devflow = await startDevflowFor(url, false);
   const server = await serveWebhooks(devflow, createMetrics());
+  const durable = await startDurableServer(url);
   const bare = new Server({
     Probot: Probot.defaults({
       appId: APP_ID,
@@ -155,40 +211,48 @@ async function webhookThroughput(url: string): Promise<void> {
     app.on("issues.labeled", async () => {});
   });
   await bare.start();
-  const payload = labeledPayload({
-    issue: 1,
-    repository: "octo/bench",
-    cloneUrl: "https://github.com/octo/bench.git",
-  });
+  const body = JSON.stringify(
+    labeledPayload({
+      issue: 1,
+      repository: "octo/bench",
+      cloneUrl: "https://github.com/octo/bench.git",
+    }),
+  );
+  const bodyFile = join(scratch("body"), "labeled.json");
+  writeFileSync(bodyFile, body);
+  const signature = `sha256=${createHmac("sha256", WEBHOOK_SECRET).update(body).digest("hex")}`;
+  const servers = { bare: bare.port, durable: durable.port, devflow: server.port };
   try {
-    // Warm-up for both, not measured.
-    await load(bare.port, payload, 300, CONCURRENCY);
-    await load(server.port, payload, 300, CONCURRENCY);
-    const bareSolo = await load(bare.port, payload, 300, 1);
-    const devflowSolo = await load(server.port, payload, 300, 1);
-    const bareLoad = await load(bare.port, payload, DELIVERIES, CONCURRENCY);
-    const devflowLoad = await load(server.port, payload, DELIVERIES, CONCURRENCY);
-    const [recorded] = await devflow.database.db.$count(webhookDeliveries).then((n) => [n]);
+    const results: Record<string, Load> = {};
+    for (const [name, port] of Object.entries(servers)) {
+      await autocannon(port, bodyFile, signature, CONNECTIONS, 2); // warm-up, not measured
+      results[name] = await autocannon(port, bodyFile, signature, CONNECTIONS, SECONDS);
+    }
+    const line = (label: string, load: Load | undefined) =>
+      `    ${label.padEnd(48)} ${load?.perSecond.toFixed(0).padStart(6)}/s, p50 ${load?.p50} ms, p99 ${load?.p99} ms`;
     console.log(
-      `(a) signed issues.labeled deliveries over HTTP (${DELIVERIES} at ${CONCURRENCY} concurrent; 300 one at a time)`,
+      `(a) signed issues.labeled deliveries over HTTP, each with its own id (autocannon in its own process, ${CONNECTIONS} connections, ${SECONDS} s each)`,
     );
+    console.log(line("bare Probot, no-op handler", results.bare));
+    console.log(line("durable limit (commit each body, nothing else)", results.durable));
+    console.log(line("devflow (verify, record, queue)", results.devflow));
+    const ratio = (results.devflow?.perSecond ?? 0) / (results.durable?.perSecond ?? 1);
     console.log(
-      `    bare Probot, no-op handler:  ${bareLoad.perSecond.toFixed(0)}/s, p50 ${ms(bareLoad.p50)}, p99 ${ms(bareLoad.p99)}; one at a time p50 ${ms(bareSolo.p50)}, p99 ${ms(bareSolo.p99)}`,
+      `    devflow / durable limit: ${ratio.toFixed(2)}x throughput (target >= 0.8x); devflow p99 ${results.devflow?.p99} ms (target <= 20 ms)`,
     );
-    console.log(
-      `    devflow (verify, record, enqueue): ${devflowLoad.perSecond.toFixed(0)}/s, p50 ${ms(devflowLoad.p50)}, p99 ${ms(devflowLoad.p99)}; one at a time p50 ${ms(devflowSolo.p50)}, p99 ${ms(devflowSolo.p99)}`,
+    const recorded = await devflow.database.db.$count(webhookDeliveries);
+    const taken = await devflow.database.db.$count(
+      webhookDeliveries,
+      sql`${webhookDeliveries.outcome} in ('received', 'queued')`,
     );
-    console.log(
-      `    devflow / bare: throughput ${(devflowLoad.perSecond / bareLoad.perSecond).toFixed(2)}x, p50 ${(devflowLoad.p50 / bareLoad.p50).toFixed(1)}x, p99 ${(devflowLoad.p99 / bareLoad.p99).toFixed(1)}x; one at a time p50 ${(devflowSolo.p50 / bareSolo.p50).toFixed(1)}x`,
-    );
-    const expected = DELIVERIES + 300 + 300;
-    if (recorded !== expected) {
-      console.log(`    recorded ${recorded} deliveries, expected ${expected}`);
+    if (recorded !== taken) {
+      console.log(`    ${recorded - taken} recorded deliveries were neither received nor queued`);
       process.exitCode = 1;
     }
   } finally {
     await bare.stop();
     await server.stop();
+    await durable.stop();
     await devflow.stop({ graceful: false });
   }
 }

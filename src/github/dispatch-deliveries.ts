@@ -81,21 +81,39 @@ export async function startDeliveryDispatcher({
 
   // A dedicated connection listens; losing it only leaves the poll until it is back.
   let listener: pg.PoolClient | undefined;
-  const listen = async () => {
-    try {
-      const client = await pool.connect();
-      client.on("notification", () => {
-        void dispatchNow();
-      });
-      client.on("error", () => {
-        listener = undefined;
-        client.release(true);
-      });
-      await client.query(`listen ${DELIVERY_CHANNEL}`);
-      listener = client;
-    } catch (error) {
-      log.warn({ err: error }, "could not listen for recorded deliveries; polling");
-    }
+  let connecting: Promise<void> | undefined;
+  const onNotification = () => {
+    void dispatchNow();
+  };
+  /** Gives the listening connection back (destroyed when it failed); only once. */
+  const dropListener = async (client: pg.PoolClient, failed: Error | undefined) => {
+    if (listener !== client) return;
+    listener = undefined;
+    client.off("notification", onNotification);
+    if (failed === undefined) await client.query(`unlisten ${DELIVERY_CHANNEL}`).catch(() => {});
+    client.release(failed ?? false);
+  };
+  const listen = () => {
+    connecting ??= (async () => {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await pool.connect();
+        const connected = client;
+        connected.on("notification", onNotification);
+        // Kept after the connection goes back to the pool (a late error on it must find
+        // a listener); it only ever gives back the connection that is still listening.
+        connected.on("error", (error: Error) => void dropListener(connected, error));
+        listener = connected;
+        await connected.query(`listen ${DELIVERY_CHANNEL}`);
+        if (stopped) await dropListener(connected, undefined);
+      } catch (error) {
+        if (client !== undefined && listener === client) await dropListener(client, error as Error);
+        if (!stopped) log.warn({ err: error }, "could not listen for recorded deliveries; polling");
+      } finally {
+        connecting = undefined;
+      }
+    })();
+    return connecting;
   };
   await listen();
   const timer = setInterval(() => {
@@ -111,12 +129,8 @@ export async function startDeliveryDispatcher({
       stopped = true;
       clearInterval(timer);
       await running;
-      if (listener !== undefined) {
-        const client = listener;
-        listener = undefined;
-        await client.query(`unlisten ${DELIVERY_CHANNEL}`).catch(() => {});
-        client.release();
-      }
+      await connecting;
+      if (listener !== undefined) await dropListener(listener, undefined);
     },
   };
 }

@@ -52,7 +52,7 @@ describe("devflow start and stop, as an operator meets them", () => {
     expect(whileRunning.code).toBe(0);
 
     devflow.child.kill("SIGTERM");
-    expect(await devflow.exited).toBe(0);
+    expect(await devflow.exited, devflow.output()).toBe(0);
     expect(devflow.output()).not.toMatch(/Unhandled|uncaught/i);
     expect(existsSync(postmasterPid(dataDir))).toBe(false);
     // Stopped, the CLI starts the same cluster on the remembered port for itself.
@@ -135,7 +135,7 @@ describe("devflow start and stop, as an operator meets them", () => {
     await proxy.restore();
     await waitForHealthy(port, devflow, 60_000);
     devflow.child.kill("SIGTERM");
-    expect(await devflow.exited).toBe(0);
+    expect(await devflow.exited, devflow.output()).toBe(0);
     expect(devflow.output()).toContain('"msg":"stopped"');
     expect(devflow.output()).not.toMatch(/Unhandled|uncaught/i);
   }, 120_000);
@@ -160,7 +160,7 @@ describe("devflow start and stop, as an operator meets them", () => {
     await waitForHealthy(port, second);
     expect(second.output()).toContain("left running by a devflow that died");
     second.child.kill("SIGTERM");
-    expect(await second.exited).toBe(0);
+    expect(await second.exited, second.output()).toBe(0);
     expect(existsSync(postmasterPid(dataDir))).toBe(false);
   }, 120_000);
 });
