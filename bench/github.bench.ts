@@ -18,12 +18,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { eq, sql } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import nock from "nock";
 import pg from "pg";
 import pino from "pino";
 import { Probot, Server } from "probot";
 import { runs, webhookDeliveries } from "../src/db/schema/index.ts";
+import { QUEUES } from "../src/engine/outbox.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../src/github/github-access.ts";
 import { createProbot, startGitHubServer } from "../src/github/start-github-server.ts";
 import { createMetrics, type Metrics } from "../src/observability/metrics.ts";
@@ -49,6 +50,7 @@ import { benchDatabase } from "./helpers/bench-database.ts";
 const argSeconds = process.argv.indexOf("--seconds");
 const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 10;
 const CONNECTIONS = 10;
+const ROUNDS = 3;
 const log = pino({ level: "silent" });
 const scratch = (label: string) => mkdtempSync(join(tmpdir(), `devflow-bench-${label}-`));
 const credentials = {
@@ -182,6 +184,7 @@ async function serveWebhooks(devflow: Devflow, metrics: Metrics) {
     db: devflow.database.db,
     log,
     metrics,
+    onRecorded: devflow.dispatchDeliveries,
   });
 }
 
@@ -223,15 +226,24 @@ async function webhookThroughput(url: string): Promise<void> {
   const signature = `sha256=${createHmac("sha256", WEBHOOK_SECRET).update(body).digest("hex")}`;
   const servers = { bare: bare.port, durable: durable.port, devflow: server.port };
   try {
-    const results: Record<string, Load> = {};
-    for (const [name, port] of Object.entries(servers)) {
+    // Rounds in turn, so that a noisy neighbour or the database's checkpoints hit
+    // all three alike; each server's median round counts.
+    const rounds: Record<string, Load[]> = { bare: [], durable: [], devflow: [] };
+    for (const [, port] of Object.entries(servers))
       await autocannon(port, bodyFile, signature, CONNECTIONS, 2); // warm-up, not measured
-      results[name] = await autocannon(port, bodyFile, signature, CONNECTIONS, SECONDS);
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const [name, port] of Object.entries(servers))
+        rounds[name]?.push(await autocannon(port, bodyFile, signature, CONNECTIONS, SECONDS));
     }
+    const median = (loads: Load[] = []) =>
+      [...loads].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(loads.length / 2)];
+    const results = Object.fromEntries(
+      Object.entries(rounds).map(([name, loads]) => [name, median(loads)]),
+    );
     const line = (label: string, load: Load | undefined) =>
       `    ${label.padEnd(48)} ${load?.perSecond.toFixed(0).padStart(6)}/s, p50 ${load?.p50} ms, p99 ${load?.p99} ms`;
     console.log(
-      `(a) signed issues.labeled deliveries over HTTP, each with its own id (autocannon in its own process, ${CONNECTIONS} connections, ${SECONDS} s each)`,
+      `(a) signed issues.labeled deliveries over HTTP, each with its own id (autocannon in its own process, ${CONNECTIONS} connections; ${ROUNDS} rounds of ${SECONDS} s in turn, the median round)`,
     );
     console.log(line("bare Probot, no-op handler", results.bare));
     console.log(line("durable limit (commit each body, nothing else)", results.durable));
@@ -240,15 +252,20 @@ async function webhookThroughput(url: string): Promise<void> {
     console.log(
       `    devflow / durable limit: ${ratio.toFixed(2)}x throughput (target >= 0.8x); devflow p99 ${results.devflow?.p99} ms (target <= 20 ms)`,
     );
+    // Every recorded delivery has its processing job once the dispatcher caught up.
     const recorded = await devflow.database.db.$count(webhookDeliveries);
-    const taken = await devflow.database.db.$count(
-      webhookDeliveries,
-      sql`${webhookDeliveries.outcome} in ('received', 'queued')`,
-    );
-    if (recorded !== taken) {
-      console.log(`    ${recorded - taken} recorded deliveries were neither received nor queued`);
-      process.exitCode = 1;
+    let jobs = 0;
+    for (let waited = 0; waited < 30_000 && jobs < recorded; waited += 200) {
+      devflow.dispatchDeliveries();
+      await sleep(200);
+      const counted = await devflow.database.pool.query<{ n: number }>(
+        "select count(*)::int as n from pgboss.job where name = $1",
+        [QUEUES.processDelivery],
+      );
+      jobs = counted.rows[0]?.n ?? 0;
     }
+    console.log(`    ${recorded} deliveries recorded, ${jobs} processing jobs queued`);
+    if (jobs !== recorded) process.exitCode = 1;
   } finally {
     await bare.stop();
     await server.stop();

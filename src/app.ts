@@ -19,6 +19,8 @@ export function createDevflowRoutes(options: {
   log: Logger;
   metrics?: Metrics | undefined;
   ops?: RouteHandler | undefined;
+  /** Called after each new delivery is recorded (wakes this process's delivery dispatcher). */
+  onRecorded?: (() => void) | undefined;
 }): RouteHandler[] {
   return [
     createWebhookEndpoint({
@@ -27,6 +29,7 @@ export function createDevflowRoutes(options: {
       db: options.db,
       log: options.log,
       metrics: options.metrics,
+      onRecorded: options.onRecorded,
     }),
     ...(options.ops === undefined ? [] : [options.ops]),
   ];

@@ -54,6 +54,8 @@ export interface Devflow {
   engine: Engine;
   registry: Registry;
   log: Logger;
+  /** Queues the deliveries the webhook endpoint recorded, now (it also polls). */
+  dispatchDeliveries(): void;
   /**
    * Stops taking work and lets running handlers finish; past `timeoutMs` less 10 s
    * (or half of it) running agents are stopped and their phases handed back as new
@@ -87,7 +89,6 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
   // Deliveries the webhook endpoint recorded go onto the processing queue from here.
   const dispatcher = await startDeliveryDispatcher({
     db: database.db,
-    pool: database.pool,
     boss,
     log,
   });
@@ -161,6 +162,9 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     engine,
     registry,
     log,
+    dispatchDeliveries: () => {
+      void dispatcher.dispatchNow();
+    },
     async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
       if (reconcileTimer !== undefined) clearInterval(reconcileTimer);

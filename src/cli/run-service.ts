@@ -175,6 +175,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
             log,
             ops,
             metrics,
+            onRecorded: devflow.dispatchDeliveries,
           })
         : await startOpsServer(ops, settings.port);
   } catch (error) {

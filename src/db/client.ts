@@ -3,7 +3,8 @@ import pg from "pg";
 import * as schema from "./schema/index.ts";
 
 export type Schema = typeof schema;
-export type Db = NodePgDatabase<Schema>;
+/** The drizzle client; `$client` is its pool (for the few named statements on hot paths). */
+export type Db = NodePgDatabase<Schema> & { $client: pg.Pool };
 /** A drizzle transaction; engine helpers take this so they can only run inside one. */
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 

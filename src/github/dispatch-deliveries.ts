@@ -1,16 +1,16 @@
-import { inArray, sql } from "drizzle-orm";
-import type pg from "pg";
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql } from "drizzle-orm";
 import { fromDrizzle, type PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
-import { webhookDeliveries } from "../db/schema/index.ts";
 import { QUEUES } from "../engine/outbox.ts";
-import { DELIVERY_CHANNEL } from "./record-delivery.ts";
 
 /** Deliveries queued per transaction. */
 const BATCH = 200;
-/** However quiet the channel, recorded deliveries are looked for this often. */
+/** Recorded deliveries are looked for this often, woken or not. */
 const POLL_MS = 2_000;
+/** How long a wake-up waits for more deliveries before it queues what it finds. */
+const GATHER_MS = 50;
 
 export interface DeliveryDispatcher {
   /** Queues whatever is recorded and not queued yet; resolves when none is left. */
@@ -19,20 +19,21 @@ export interface DeliveryDispatcher {
 }
 
 /**
- * Moves recorded deliveries (`received`) onto the processing queue, in batches:
+ * Moves recorded deliveries (those in the delivery inbox) onto the processing queue, in batches:
  * in one transaction it claims them (SKIP LOCKED, so every devflow process can run
- * one), inserts their jobs and marks them `queued`. It wakes on the NOTIFY each
- * recorded delivery sends, and polls as a floor, so a delivery recorded while no
- * dispatcher listened (or whose NOTIFY was lost) is queued all the same.
+ * one), inserts their jobs and deletes their inbox entries. The webhook endpoint of the same
+ * process wakes it after each delivery it records (wake-ups while a batch runs make
+ * one more pass, so a burst becomes a few batches); it also polls, so a delivery
+ * recorded by a process that stopped before queueing it is queued all the same.
+ * (A NOTIFY per delivery would do the waking across processes, but PostgreSQL
+ * serialises the commits of notifying transactions: it halved intake.)
  */
 export async function startDeliveryDispatcher({
   db,
-  pool,
   boss,
   log,
 }: {
   db: Db;
-  pool: pg.Pool;
   boss: PgBoss;
   log: Logger;
 }): Promise<DeliveryDispatcher> {
@@ -40,22 +41,24 @@ export async function startDeliveryDispatcher({
   let again = false;
   let stopped = false;
 
+  // Taken out of the inbox in one statement and queued in the same transaction.
   const dispatchBatch = () =>
     db.transaction(async (tx) => {
-      const claimed = await tx.execute<{ id: string }>(sql`
-        select id from webhook_deliveries where outcome = 'received'
-        order by received_at limit ${BATCH} for update skip locked`);
-      const ids = claimed.rows.map((row) => row.id);
-      if (ids.length === 0) return 0;
-      await boss.insert(
-        QUEUES.processDelivery,
-        ids.map((deliveryId) => ({ data: { deliveryId } })),
-        { db: fromDrizzle(tx, sql) },
-      );
-      await tx
-        .update(webhookDeliveries)
-        .set({ outcome: "queued" })
-        .where(inArray(webhookDeliveries.id, ids));
+      const claimed = await tx.execute<{ seq: string; delivery_id: string }>(sql`
+        delete from delivery_inbox
+        where seq in (
+          select seq from delivery_inbox order by seq limit ${BATCH} for update skip locked)
+        returning seq, delivery_id`);
+      const ids = claimed.rows
+        .sort((a, b) => Number(a.seq) - Number(b.seq))
+        .map((row) => row.delivery_id);
+      if (ids.length > 0) {
+        await boss.insert(
+          QUEUES.processDelivery,
+          ids.map((deliveryId) => ({ data: { deliveryId } })),
+          { db: fromDrizzle(tx, sql) },
+        );
+      }
       return ids.length;
     });
 
@@ -66,6 +69,8 @@ export async function startDeliveryDispatcher({
     }
     running = (async () => {
       try {
+        // A moment for the rest of a burst to arrive: one batch instead of many.
+        await sleep(GATHER_MS);
         do {
           again = false;
           while (!stopped && (await dispatchBatch()) === BATCH) {}
@@ -79,45 +84,7 @@ export async function startDeliveryDispatcher({
     return running;
   };
 
-  // A dedicated connection listens; losing it only leaves the poll until it is back.
-  let listener: pg.PoolClient | undefined;
-  let connecting: Promise<void> | undefined;
-  const onNotification = () => {
-    void dispatchNow();
-  };
-  /** Gives the listening connection back (destroyed when it failed); only once. */
-  const dropListener = async (client: pg.PoolClient, failed: Error | undefined) => {
-    if (listener !== client) return;
-    listener = undefined;
-    client.off("notification", onNotification);
-    if (failed === undefined) await client.query(`unlisten ${DELIVERY_CHANNEL}`).catch(() => {});
-    client.release(failed ?? false);
-  };
-  const listen = () => {
-    connecting ??= (async () => {
-      let client: pg.PoolClient | undefined;
-      try {
-        client = await pool.connect();
-        const connected = client;
-        connected.on("notification", onNotification);
-        // Kept after the connection goes back to the pool (a late error on it must find
-        // a listener); it only ever gives back the connection that is still listening.
-        connected.on("error", (error: Error) => void dropListener(connected, error));
-        listener = connected;
-        await connected.query(`listen ${DELIVERY_CHANNEL}`);
-        if (stopped) await dropListener(connected, undefined);
-      } catch (error) {
-        if (client !== undefined && listener === client) await dropListener(client, error as Error);
-        if (!stopped) log.warn({ err: error }, "could not listen for recorded deliveries; polling");
-      } finally {
-        connecting = undefined;
-      }
-    })();
-    return connecting;
-  };
-  await listen();
   const timer = setInterval(() => {
-    if (listener === undefined && !stopped) void listen();
     void dispatchNow();
   }, POLL_MS);
   timer.unref();
@@ -129,8 +96,6 @@ export async function startDeliveryDispatcher({
       stopped = true;
       clearInterval(timer);
       await running;
-      await connecting;
-      if (listener !== undefined) await dropListener(listener, undefined);
     },
   };
 }

@@ -22,6 +22,8 @@ export interface StartGitHubServerOptions {
   /** Serves GET /healthz and GET /metrics next to the webhooks. */
   ops?: RouteHandler | undefined;
   metrics?: Metrics | undefined;
+  /** Called after each new delivery is recorded: pass `devflow.dispatchDeliveries`. */
+  onRecorded?: (() => void) | undefined;
 }
 
 export interface GitHubServer {
@@ -89,6 +91,7 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     log,
     metrics: options.metrics,
     ops: options.ops,
+    onRecorded: options.onRecorded,
   });
   const http = createServer((req, res) => {
     (async () => {

@@ -22,6 +22,8 @@ export interface WebhookEndpointOptions {
   db: Db;
   log: Logger;
   metrics?: Metrics | undefined;
+  /** Called after each new delivery is recorded: the dispatcher queues it. */
+  onRecorded?: (() => void) | undefined;
 }
 
 class TooLarge extends Error {}
@@ -147,6 +149,7 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
         return true;
       }
       outcome = recorded.duplicate ? "duplicate" : "queued";
+      if (!recorded.duplicate) options.onRecorded?.();
       options.log.info(
         { deliveryId: id, event, duplicate: recorded.duplicate },
         recorded.duplicate ? "delivery seen before" : "delivery queued",

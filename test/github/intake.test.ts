@@ -89,6 +89,7 @@ describe("webhook intake when the database goes away", () => {
       host: "127.0.0.1",
       db: h.db,
       log,
+      onRecorded: h.devflow.dispatchDeliveries,
     });
   });
   afterAll(async () => {

@@ -64,6 +64,7 @@ beforeAll(async () => {
     host: "127.0.0.1",
     db: h.db,
     log,
+    onRecorded: h.devflow.dispatchDeliveries,
   });
 });
 afterAll(async () => {

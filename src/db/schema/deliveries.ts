@@ -1,9 +1,10 @@
 import { bigint, integer, jsonb, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 /**
- * Webhook deliveries, by GitHub's delivery id: the request records one and
- * enqueues its processing in the same transaction, so a redelivery is recognised
- * and changes nothing, and a delivery is never lost between the two.
+ * Webhook deliveries, by GitHub's delivery id: the request records one
+ * (`received`) with its entry in the delivery inbox, so a redelivery is recognised
+ * and changes nothing; the dispatcher queues its processing and takes it out of the
+ * inbox in one transaction, so a recorded delivery is never lost between the two.
  */
 export const webhookDeliveries = pgTable("webhook_deliveries", {
   id: text("id").primaryKey(),
@@ -13,12 +14,24 @@ export const webhookDeliveries = pgTable("webhook_deliveries", {
   repository: text("repository"),
   payload: jsonb("payload").$type<Record<string, unknown>>(),
   runId: uuid("run_id"),
-  /** `queued` until processed; then what happened, in a few words (`started run`, `ignored: …`). */
+  /** `received` until processed; then what happened, in a few words (`started run`, `ignored: …`). */
   outcome: text("outcome").notNull(),
   receivedAt: timestamp("received_at", { withTimezone: true }).notNull().defaultNow(),
   processedAt: timestamp("processed_at", { withTimezone: true }),
   /** How many times processing began: past 1, an earlier try may have replied already. */
   tries: integer("tries").notNull().default(0),
+});
+
+/**
+ * Recorded deliveries whose processing is not queued yet, in the order they came:
+ * the webhook request adds a row in the statement that records the delivery, and
+ * the dispatcher deletes rows as it queues their jobs (in one transaction). A row
+ * this small keeps the queueing cheap: marking the delivery itself would rewrite
+ * its whole payload.
+ */
+export const deliveryInbox = pgTable("delivery_inbox", {
+  seq: bigint("seq", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  deliveryId: text("delivery_id").notNull(),
 });
 
 /**
