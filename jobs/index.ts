@@ -208,7 +208,20 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         log,
         QUEUES.publishRun,
         2,
-        publishRun.createPublishRunHandler({ db, engine, github: deps.github, log }),
+        publishRun.createPublishRunHandler({
+          db,
+          engine,
+          github: deps.github,
+          log,
+          // Its own singleton key: a publish asked for now is never held back by it.
+          publishLater: async (runId, seconds) => {
+            await boss.send(
+              QUEUES.publishRun,
+              { runId },
+              { singletonKey: `${runId}:later`, startAfter: seconds },
+            );
+          },
+        }),
       ),
       await work(
         boss,

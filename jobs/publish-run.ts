@@ -8,7 +8,9 @@ export const queue: Queue = {
   name: QUEUES.publishRun,
   notify: true,
   // One waiting and one running per run (singletonKey = run id): a burst of
-  // transitions is one publish, which reads the state when it runs.
+  // transitions is one publish, which reads the state when it runs. (A publish asked
+  // for later, to show a phase still running, has a key of its own; publishes of one
+  // run take turns on an advisory lock.)
   policy: "stately",
   // GitHub may rate-limit or hiccup; every step is a reconcile, so retry with backoff.
   retryLimit: 8,

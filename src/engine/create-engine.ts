@@ -19,6 +19,7 @@ import { getAttemptContext } from "./get-attempt-context.ts";
 import { getRunStatus } from "./get-run-status.ts";
 import { pauseRun } from "./pause-run.ts";
 import { recordPhaseResult } from "./record-phase-result.ts";
+import { recordPullRequest } from "./record-pull-request.ts";
 import { resumeRun } from "./resume-run.ts";
 import { signalApproval } from "./signal-approval.ts";
 import { startRun } from "./start-run.ts";
@@ -63,6 +64,7 @@ export function createEngine(deps: EngineDeps) {
     pendingApproval: bind(deps, pendingApproval),
     findApproval: bind(deps, findApproval),
     recordPhaseResult: bind(deps, recordPhaseResult),
+    recordPullRequest: bind(deps, recordPullRequest),
     supersedeAttempt: bind(deps, supersedeAttempt),
     sweepRuns: bind(deps, sweepRuns),
     registerExecution: bind(deps, registerExecution),

@@ -1,5 +1,12 @@
-import { asc, desc, eq } from "drizzle-orm";
-import { approvalRequests, runEvents, runPhases, runReports, runs } from "../db/schema/index.ts";
+import { and, asc, desc, eq, isNotNull } from "drizzle-orm";
+import {
+  approvalRequests,
+  phaseAttempts,
+  runEvents,
+  runPhases,
+  runReports,
+  runs,
+} from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
 import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
@@ -13,6 +20,8 @@ export interface RunStatus {
   eventsTail: EventRow[];
   /** Its jobs that failed every retry: the run is stuck until an operator retries them. */
   stuck: FailedJob[];
+  /** The run branch's head: the commit of the attempt that committed last, if any did. */
+  headSha: string | null;
 }
 
 /** Everything a status comment, the CLI or a test needs to know about one run. */
@@ -45,6 +54,12 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .where(eq(runEvents.runId, runId))
         .orderBy(desc(runEvents.seq))
         .limit(50);
+      const [head] = await tx
+        .select({ sha: phaseAttempts.commitSha })
+        .from(phaseAttempts)
+        .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
+        .orderBy(desc(phaseAttempts.endedAt))
+        .limit(1);
       const stuck = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
       return {
         run,
@@ -53,6 +68,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         report: reports[0] ?? null,
         eventsTail: events.reverse(),
         stuck,
+        headSha: head?.sha ?? null,
       };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },

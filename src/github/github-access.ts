@@ -4,6 +4,7 @@ import type { Probot, ProbotOctokit } from "probot";
 import type { Metrics } from "../observability/metrics.ts";
 import type { GitCredentials } from "../runner/workspaces/workspaces.ts";
 import type { Secrets } from "../security/secrets.ts";
+import { createReadCache, noReadCache, type ReadCache } from "./read-cache.ts";
 
 export interface GitHubAccess {
   /** An Octokit acting as the installation (Probot's, with retry and throttling). */
@@ -12,6 +13,8 @@ export interface GitHubAccess {
   appOctokit(): Promise<ProbotOctokit>;
   /** A short-lived token for git, scoped to one repository and to its contents. */
   gitToken(installationId: number, repositoryId: number | null): Promise<string>;
+  /** Repository configs and permissions read a moment ago (read-cache.ts). */
+  readCache: ReadCache;
 }
 
 export interface GitHubAccessOptions {
@@ -24,6 +27,8 @@ export interface GitHubAccessOptions {
   metrics?: Metrics | undefined;
   /** Learns each installation token, and redacts every protected value from what devflow sends. */
   secrets?: Secrets | undefined;
+  /** How long a config or permission read is used again (60 s; 0 reads every time). */
+  readCacheSeconds?: number | undefined;
 }
 
 /**
@@ -38,9 +43,12 @@ export function createGitHubAccess({
   baseUrl,
   metrics,
   secrets,
+  readCacheSeconds = 60,
 }: GitHubAccessOptions): GitHubAccess {
   const auth = createAppAuth({ appId, privateKey, request: request.defaults({ baseUrl }) });
   return {
+    readCache:
+      readCacheSeconds > 0 ? createReadCache({ lifeMs: readCacheSeconds * 1000 }) : noReadCache,
     async octokitFor(installationId) {
       const octokit = await probot.auth(installationId);
       if (metrics !== undefined) instrument(octokit, metrics);

@@ -1,5 +1,6 @@
 import type { ProbotOctokit } from "probot";
 import type { Registry } from "../registry/types.ts";
+import type { ReadCache } from "./read-cache.ts";
 import { REPO_CONFIG_PATH, readRepoConfig } from "./repo-config.ts";
 
 export interface MayActOptions {
@@ -9,6 +10,8 @@ export interface MayActOptions {
   user: { login: string; type?: string };
   /** The repository config's `approvers`, when it names any. */
   approvers?: string[] | undefined;
+  /** Permissions (and configs) read within the cache's life are not read again. */
+  cache?: ReadCache | undefined;
 }
 
 /**
@@ -21,6 +24,7 @@ export async function mayAct({
   repo,
   user,
   approvers,
+  cache,
 }: MayActOptions): Promise<{ allowed: boolean; reason: string }> {
   if (user.type === "Bot" || user.login.endsWith("[bot]"))
     return { allowed: false, reason: "bots cannot steer devflow runs" };
@@ -36,12 +40,18 @@ export async function mayAct({
       reason: `only the approvers named in .github/devflow.yml (${approvers.join(", ")}) can steer devflow runs here`,
     };
   }
-  const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
-    owner,
-    repo,
-    username: user.login,
-  });
-  const allowed = data.permission === "admin" || data.permission === "write";
+  const key = `permission:${owner}/${repo}:${login}`.toLowerCase();
+  let permission = cache?.get<string>(key);
+  if (permission?.fresh !== true) {
+    const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+      owner,
+      repo,
+      username: user.login,
+    });
+    cache?.set(key, data.permission);
+    permission = { value: data.permission, etag: undefined, fresh: true };
+  }
+  const allowed = permission.value === "admin" || permission.value === "write";
   return {
     allowed,
     reason: allowed

@@ -104,7 +104,7 @@ describe.each(backends)("the egress allowlist in the $name runner", (backend) =>
       const status = await h.status(runId);
       const spec = status.phases.find((phase) => phase.phaseKey === "spec");
       expect(spec?.egressDenied).toHaveLength(2);
-      const check = desiredChecks(status).find((c) => c.name === "devflow / spec");
+      const check = desiredChecks(status).checks.find((c) => c.name === "devflow / spec");
       expect(check?.summary).toContain(`\`${refusedHost.host}\` (not in the egress allowlist)`);
       expect(check?.summary).toContain("DEVFLOW_EGRESS_ALLOW");
     },

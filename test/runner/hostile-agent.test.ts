@@ -258,7 +258,7 @@ describe.each(backends)("a hostile agent in the $name runner", (backend) => {
     const texts = [
       renderRunStatus(status, 1),
       renderPullRequestBody(status),
-      ...desiredChecks(status).flatMap((check) => [check.title, check.summary]),
+      ...desiredChecks(status).checks.flatMap((check) => [check.title, check.summary]),
       status.report?.markdown ?? "",
       JSON.stringify(status.report?.json ?? null),
       execFileSync("git", ["cat-file", "--batch-all-objects", "--batch"], {

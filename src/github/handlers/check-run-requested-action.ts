@@ -44,6 +44,7 @@ export const checkRunRequestedAction: DeliveryHandler<"check_run.requested_actio
   const octokit = await github.octokitFor(installation.id);
   const permission = await mayActHere({
     octokit,
+    cache: github.readCache,
     owner,
     repo,
     user: sender,

@@ -76,6 +76,7 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
   }
   const permission = await mayActHere({
     octokit,
+    cache: github.readCache,
     owner,
     repo,
     user: sender,

@@ -1,7 +1,12 @@
 import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
 import { isDevflowError } from "../../errors.ts";
 import { mayAct } from "../may-act.ts";
-import { REPO_CONFIG_PATH, readRepoConfig } from "../repo-config.ts";
+import {
+  configKey,
+  REPO_CONFIG_PATH,
+  type RepoConfigResult,
+  readRepoConfig,
+} from "../repo-config.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /** The template a label asks for: `devflow` → the repository's default, `devflow:<name>[@<version>]`. */
@@ -32,6 +37,19 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   const target = { owner, repo, number: issue.number };
+  // A label that cannot be devflow's costs no GitHub request: not the default
+  // prefix, and not the start label of the config read a moment ago.
+  const known = github.readCache.get<RepoConfigResult>(
+    configKey(owner, repo, repository.default_branch),
+  );
+  const knownStart =
+    known?.fresh === true && known.value.ok ? known.value.config.labels?.start : undefined;
+  if (
+    !label.startsWith("devflow") &&
+    known?.fresh === true &&
+    (knownStart === undefined || !label.startsWith(knownStart))
+  )
+    return { outcome: `ignored: label ${label} is not devflow's` };
   const octokit = await github.octokitFor(installation.id);
   const config = await readRepoConfig({
     octokit,
@@ -39,6 +57,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
     repo,
     ref: repository.default_branch,
     registry,
+    cache: github.readCache,
   });
   const startLabel = config.ok ? (config.config.labels?.start ?? "devflow") : "devflow";
   const template = templateForLabel(
@@ -61,6 +80,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
     repo,
     user: sender,
     approvers: config.config.approvers,
+    cache: github.readCache,
   });
   if (!permission.allowed) {
     await reply(

@@ -32,6 +32,7 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
   const reviewer = review.user ?? sender;
   const permission = await mayActHere({
     octokit,
+    cache: github.readCache,
     owner,
     repo,
     user: reviewer,

@@ -1,193 +1,226 @@
 import { createHash } from "node:crypto";
-import { and, desc, eq, isNotNull } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { ProbotOctokit } from "probot";
 import type { Db } from "../../db/client.ts";
-import {
-  githubPublications,
-  isTerminal,
-  type PublishedState,
-  phaseAttempts,
-  runs,
-} from "../../db/schema/index.ts";
-import type { Engine } from "../../engine/create-engine.ts";
+import { githubPublications, isTerminal, type PublishedState } from "../../db/schema/index.ts";
+import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { GitHubAccess } from "../github-access.ts";
-import { reconcileCheckRuns } from "./reconcile-check-runs.ts";
-import { COMMENT_LIMIT, cut, renderPullRequestBody, renderRunStatus } from "./render-run-status.ts";
+import { desiredChecks, reconcileCheckRuns } from "./reconcile-check-runs.ts";
+import {
+  COMMENT_LIMIT,
+  cut,
+  renderPullRequestBody,
+  renderRunStatus,
+  statusNeedsWords,
+} from "./render-run-status.ts";
 
+/** What the publisher needs: the run's status, a way to record its pull request, and GitHub. */
 export interface PublishRunDeps {
   db: Db;
-  engine: Engine;
+  engine: {
+    getRunStatus(runId: string): Promise<RunStatus>;
+    recordPullRequest(input: { runId: string; number: number }): Promise<unknown>;
+  };
   github: GitHubAccess;
   log: Logger;
+  /** Asks for another publish of the run in `seconds` (a running phase to show then). */
+  publishLater?: ((runId: string, seconds: number) => Promise<void>) | undefined;
 }
 
 function hash(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-/** Creates or updates one comment by its stored id; writes nothing when its text did not change. */
-async function reconcileComment(
-  octokit: ProbotOctokit,
-  target: { owner: string; repo: string; number: number },
-  body: string,
-  known: { id: number; hash: string } | undefined,
-): Promise<{ id: number; hash: string }> {
-  const digest = hash(body);
-  if (known !== undefined) {
-    if (known.hash !== digest) {
-      await octokit.rest.issues.updateComment({
-        owner: target.owner,
-        repo: target.repo,
-        comment_id: known.id,
-        body,
-      });
-    }
-    return { id: known.id, hash: digest };
-  }
-  const { data } = await octokit.rest.issues.createComment({
-    owner: target.owner,
-    repo: target.repo,
-    issue_number: target.number,
+/** One publish: the run as it is, what was published before, and how to save progress. */
+interface Publication {
+  status: RunStatus;
+  owner: string;
+  repo: string;
+  octokit: ProbotOctokit;
+  state: PublishedState;
+  pullRequestNumber: number | null;
+  /** Stores `state`: each step saves before the next, so a retry never repeats a write. */
+  save(): Promise<void>;
+  deps: PublishRunDeps;
+}
+
+type Step = (publication: Publication) => Promise<void>;
+
+/** 👀 on the issue, first of all: someone saw the label. */
+const react: Step = async (p) => {
+  if (p.state.reacted === true) return;
+  await p.octokit.rest.reactions.createForIssue({
+    owner: p.owner,
+    repo: p.repo,
+    issue_number: p.status.run.issueNumber,
+    content: "eyes",
+  });
+  p.state.reacted = true;
+  await p.save();
+};
+
+/** The draft pull request, once the run branch has a commit; its body is written once. */
+const openPullRequest: Step = async (p) => {
+  if (p.pullRequestNumber !== null || p.status.headSha === null) return;
+  const { run } = p.status;
+  const body = renderPullRequestBody(p.status);
+  const pullRequest = await createOrFindPullRequest(p.octokit, {
+    owner: p.owner,
+    repo: p.repo,
+    run,
     body,
   });
-  return { id: data.id, hash: digest };
+  p.state.pullRequestNodeId = pullRequest.nodeId;
+  await p.save();
+  await p.deps.engine.recordPullRequest({ runId: run.id, number: pullRequest.number });
+  p.pullRequestNumber = pullRequest.number;
+};
+
+/** Creates or updates one comment by its stored id; writes nothing when its text did not change. */
+async function reconcileComment(
+  p: Publication,
+  key: "status" | "report",
+  issueNumber: number,
+  body: string,
+): Promise<void> {
+  const known = p.state.comments?.[key];
+  const digest = hash(body);
+  if (known?.hash === digest) return;
+  const target = { owner: p.owner, repo: p.repo };
+  const id =
+    known !== undefined
+      ? (await p.octokit.rest.issues.updateComment({ ...target, comment_id: known.id, body }),
+        known.id)
+      : (
+          await p.octokit.rest.issues.createComment({
+            ...target,
+            issue_number: issueNumber,
+            body,
+          })
+        ).data.id;
+  p.state.comments = { ...p.state.comments, [key]: { id, hash: digest } };
+  await p.save();
 }
 
 /**
- * Shows a run's state on GitHub by reconciling it with what was published
- * before, in the order people need it: the 👀 reaction, the issue's status
- * comment, the draft pull request (once the run branch has a commit), the check
- * runs (one per phase, one per gate with its buttons, and the summary `devflow`),
- * the final report as one comment, and the pull request marked ready when the run
- * completed.
- * Each step stores its external id before the next, so a retry picks up where a
- * failure stopped and never creates anything twice.
+ * The issue's status comment: created once there is a pull request to point at (or
+ * something people must know before one), rewritten only when its words change.
+ */
+const statusComment: Step = async (p) => {
+  if (p.pullRequestNumber === null && !statusNeedsWords(p.status)) return;
+  await reconcileComment(
+    p,
+    "status",
+    p.status.run.issueNumber,
+    renderRunStatus(p.status, p.pullRequestNumber),
+  );
+};
+
+/** One check per phase (its gate on it), human gates, the summary at the end. */
+const checkRuns: Step = async (p) => {
+  const { status } = p;
+  if (status.headSha !== null) {
+    const published = p.state.checkRuns ?? {};
+    const next = await reconcileCheckRuns(
+      p.octokit,
+      { owner: p.owner, repo: p.repo },
+      status,
+      status.headSha,
+      published,
+    );
+    if (JSON.stringify(next) !== JSON.stringify(published)) {
+      p.state.checkRuns = next;
+      await p.save();
+    }
+  }
+  const { revisitInMs } = desiredChecks(status);
+  if (revisitInMs !== undefined)
+    await p.deps.publishLater?.(status.run.id, Math.ceil(revisitInMs / 1000));
+};
+
+/** The final report, once, on the pull request (on the issue when there is none). */
+const reportComment: Step = async (p) => {
+  const { run, report } = p.status;
+  if (!isTerminal(run.state) || report === null) return;
+  const body = cut(
+    `<!-- devflow-report:${run.id} -->\n${report.markdown}`,
+    COMMENT_LIMIT,
+    `\`${report.path}\` on branch \`${run.branch}\``,
+  );
+  await reconcileComment(p, "report", p.pullRequestNumber ?? run.issueNumber, body);
+};
+
+/** A completed run's pull request is ready for review. */
+const readyForReview: Step = async (p) => {
+  if (
+    p.status.run.state !== "completed" ||
+    p.pullRequestNumber === null ||
+    p.state.readyForReview === true ||
+    p.state.pullRequestNodeId === undefined
+  )
+    return;
+  await p.octokit.graphql(
+    "mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }",
+    { id: p.state.pullRequestNodeId },
+  );
+  p.state.readyForReview = true;
+  await p.save();
+};
+
+/** In the order people need them; docs/github.md says what each writes and when. */
+const STEPS: Step[] = [
+  react,
+  openPullRequest,
+  checkRuns,
+  statusComment,
+  reportComment,
+  readyForReview,
+];
+
+/**
+ * Shows a run's state on GitHub by reconciling it with what was published before,
+ * step by step (STEPS). Every step writes only what changed and stores its external
+ * id before the next, so a retry picks up where a failure stopped and never creates
+ * anything twice. Two publishes of one run never overlap (a transaction-scoped
+ * advisory lock on the run holds the second until the first is done).
  */
 export async function publishRun(deps: PublishRunDeps, runId: string): Promise<void> {
-  const status = await deps.engine.getRunStatus(runId);
-  const { run } = status;
-  if (run.installationId === null) return;
-  const [owner, repo] = run.repository.split("/") as [string, string];
-  const octokit = await deps.github.octokitFor(run.installationId);
-  const [row] = await deps.db
-    .select()
-    .from(githubPublications)
-    .where(eq(githubPublications.runId, runId));
-  const state: PublishedState = { ...(row?.state ?? {}) };
-  const save = async () => {
-    await deps.db
-      .insert(githubPublications)
-      .values({ runId, state })
-      .onConflictDoUpdate({
-        target: githubPublications.runId,
-        set: { state, updatedAt: new Date() },
-      });
-  };
-  const issue = { owner, repo, number: run.issueNumber };
-
-  if (state.reacted !== true) {
-    await octokit.rest.reactions.createForIssue({
+  await deps.db.transaction(async (lock) => {
+    await lock.execute(sql`select pg_advisory_xact_lock(hashtext(${`publish:${runId}`}))`);
+    const status = await deps.engine.getRunStatus(runId);
+    const { run } = status;
+    if (run.installationId === null) return;
+    const [owner, repo] = run.repository.split("/") as [string, string];
+    const [row] = await deps.db
+      .select()
+      .from(githubPublications)
+      .where(eq(githubPublications.runId, runId));
+    const state: PublishedState = { ...(row?.state ?? {}) };
+    const publication: Publication = {
+      status,
       owner,
       repo,
-      issue_number: run.issueNumber,
-      content: "eyes",
-    });
-    state.reacted = true;
-    await save();
-  }
-
-  let pullRequestNumber = run.pullRequestNumber;
-  if (pullRequestNumber === null) {
-    const [committed] = await deps.db
-      .select({ sha: phaseAttempts.commitSha })
-      .from(phaseAttempts)
-      .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
-      .limit(1);
-    if (committed !== undefined) {
-      const body = renderPullRequestBody(status);
-      const pullRequest = await openPullRequest(octokit, { owner, repo, run, body });
-      pullRequestNumber = pullRequest.number;
-      state.pullRequestNodeId = pullRequest.nodeId;
-      state.pullRequestBodyHash = hash(body);
-      await deps.db.update(runs).set({ pullRequestNumber }).where(eq(runs.id, runId));
-      await save();
-    }
-  }
-
-  if (pullRequestNumber !== null) {
-    const body = renderPullRequestBody(status);
-    if (hash(body) !== state.pullRequestBodyHash) {
-      await octokit.rest.pulls.update({ owner, repo, pull_number: pullRequestNumber, body });
-      state.pullRequestBodyHash = hash(body);
-      await save();
-    }
-  }
-
-  const publishComment = async (
-    key: "status" | "report",
-    target: { owner: string; repo: string; number: number },
-    body: string,
-  ) => {
-    const known = state.comments?.[key];
-    const result = await reconcileComment(octokit, target, body, known);
-    if (result.id !== known?.id || result.hash !== known.hash) {
-      state.comments = { ...state.comments, [key]: result };
-      await save();
-    }
-  };
-  await publishComment("status", issue, renderRunStatus(status, pullRequestNumber));
-
-  const [head] = await deps.db
-    .select({ sha: phaseAttempts.commitSha })
-    .from(phaseAttempts)
-    .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
-    .orderBy(desc(phaseAttempts.endedAt))
-    .limit(1);
-  if (head?.sha != null) {
-    const checkRuns = await reconcileCheckRuns(
-      octokit,
-      { owner, repo },
-      status,
-      head.sha,
-      state.checkRuns ?? {},
-    );
-    if (JSON.stringify(checkRuns) !== JSON.stringify(state.checkRuns ?? {})) {
-      state.checkRuns = checkRuns;
-      await save();
-    }
-  }
-
-  if (isTerminal(run.state) && status.report !== null) {
-    const body = cut(
-      `<!-- devflow-report:${runId} -->\n${status.report.markdown}`,
-      COMMENT_LIMIT,
-      `\`${status.report.path}\` on branch \`${run.branch}\``,
-    );
-    await publishComment(
-      "report",
-      pullRequestNumber === null ? issue : { owner, repo, number: pullRequestNumber },
-      body,
-    );
-  }
-
-  if (
-    run.state === "completed" &&
-    pullRequestNumber !== null &&
-    state.readyForReview !== true &&
-    state.pullRequestNodeId !== undefined
-  ) {
-    await octokit.graphql(
-      "mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }",
-      { id: state.pullRequestNodeId },
-    );
-    state.readyForReview = true;
-    await save();
-  }
+      octokit: await deps.github.octokitFor(run.installationId),
+      state,
+      pullRequestNumber: run.pullRequestNumber,
+      deps,
+      save: async () => {
+        await deps.db
+          .insert(githubPublications)
+          .values({ runId, state })
+          .onConflictDoUpdate({
+            target: githubPublications.runId,
+            set: { state, updatedAt: new Date() },
+          });
+      },
+    };
+    for (const step of STEPS) await step(publication);
+  });
 }
 
 /** Opens the run's draft pull request, or finds the one an earlier try opened. */
-async function openPullRequest(
+async function createOrFindPullRequest(
   octokit: ProbotOctokit,
   {
     owner,

@@ -12,6 +12,9 @@ const OUTPUT_LIMIT = 65_535;
 type Conclusion = "success" | "failure" | "neutral" | "cancelled" | "skipped" | "action_required";
 
 interface DesiredCheck {
+  /** Where the publication state keeps it: one per phase, per human gate, and the summary. */
+  key: string;
+  /** What GitHub sends back with a button click: a pending gate's check names the gate. */
   externalId: string;
   name: string;
   /** The summary check follows the branch head; the others stay on the commit they started on. */
@@ -22,6 +25,12 @@ interface DesiredCheck {
   summary: string;
   actions: { label: string; description: string; identifier: string }[];
 }
+
+/**
+ * A running phase gets its check once it has run this long: an agent that answers
+ * within it is shown once, completed, instead of created running and updated.
+ */
+export const SHOW_RUNNING_AFTER_MS = 5_000;
 
 const ACTIONS = {
   approve: { label: "Approve", description: "Approve this gate", identifier: "approve" },
@@ -55,74 +64,131 @@ const RUN: Record<string, Conclusion> = {
   aborted: "cancelled",
 };
 
-/** What the run's check runs should say now. */
-export function desiredChecks(status: RunStatus): DesiredCheck[] {
+function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): string {
+  return [
+    `Phase \`${phase.phaseKey}\` of run \`${status.run.id}\`, attempt ${phase.attempts} of at most ${phase.maxAttempts}.`,
+    phase.artifactSchema === null
+      ? "It has no artifact to produce."
+      : `Artifact: \`.devflow/runs/${status.run.id}/${phase.phaseKey}.json\` (${phase.artifactSchema}).`,
+    phase.failure === null
+      ? ""
+      : `**${phase.failure.category}** \`${phase.failure.code}\`: ${phase.failure.message}`,
+    (phase.egressDenied ?? []).length === 0
+      ? ""
+      : `**The sandbox refused the agent:** ${(phase.egressDenied ?? [])
+          .slice(0, 10)
+          .map((denial) => `\`${denial.host}:${denial.port}\` (${denial.reason})`)
+          .join(", ")}. An operator can allow a destination with \`DEVFLOW_EGRESS_ALLOW\`.`,
+  ]
+    .filter((line) => line !== "")
+    .join("\n\n");
+}
+
+/**
+ * What the run's check runs should say now, and when to look again (a phase
+ * running but not yet shown). A phase has its check once it ended or has run for
+ * SHOW_RUNNING_AFTER_MS; a pending phase has none. A phase's gate lives on the
+ * phase's own check: waiting, it is `action_required` with the buttons and names the
+ * gate; decided, the phase's state shows. Human gates (budget, retries) have a
+ * check of their own; the summary check `devflow` is written once, at the end.
+ */
+export function desiredChecks(
+  status: RunStatus,
+  now = Date.now(),
+): { checks: DesiredCheck[]; revisitInMs: number | undefined } {
   const { run } = status;
-  const checks: DesiredCheck[] = status.phases.map((phase) => ({
-    externalId: `devflow-phase:${phase.id}`,
-    name: `devflow / ${phase.phaseKey}`,
-    followsHead: false,
-    ...(PHASE[phase.state] ?? { status: "queued" as const }),
-    title: `${phase.title}: ${phase.state.replaceAll("_", " ")}`,
-    summary: [
-      `Phase \`${phase.phaseKey}\` of run \`${run.id}\`, attempt ${phase.attempts} of at most ${phase.maxAttempts}.`,
-      phase.artifactSchema === null
-        ? "It has no artifact to produce."
-        : `Artifact: \`.devflow/runs/${run.id}/${phase.phaseKey}.json\` (${phase.artifactSchema}).`,
-      phase.failure === null
+  const checks: DesiredCheck[] = [];
+  let revisitInMs: number | undefined;
+  const latestGate = new Map<string, RunStatus["approvals"][number]>();
+  for (const approval of status.approvals) {
+    if (approval.kind === "gate" && approval.phaseId !== null)
+      latestGate.set(approval.phaseId, approval);
+  }
+  for (const phase of status.phases) {
+    if (phase.state === "pending") continue;
+    if (phase.state === "running") {
+      const ranMs = now - (phase.startedAt?.getTime() ?? now);
+      if (ranMs < SHOW_RUNNING_AFTER_MS) {
+        const wait = SHOW_RUNNING_AFTER_MS - ranMs;
+        revisitInMs = Math.min(revisitInMs ?? wait, wait);
+        continue;
+      }
+    }
+    const gate = latestGate.get(phase.id);
+    const summary = phaseSummary(status, phase);
+    if (phase.state === "awaiting_approval" && gate?.state === "pending") {
+      checks.push({
+        key: `devflow-phase:${phase.id}`,
+        externalId: `${GATE_EXTERNAL_ID_PREFIX}${gate.id}`,
+        name: `devflow / ${phase.phaseKey}`,
+        followsHead: false,
+        status: "completed",
+        conclusion: "action_required",
+        title: `${phase.title}: waiting for a decision at ${gate.gateKey}`,
+        summary: `${summary}\n\nReview the pull request: **Approve** goes on, **Request changes** runs the phase again with your review; \`/devflow approve\` or the buttons here do the same.`,
+        actions: Object.values(ACTIONS),
+      });
+      continue;
+    }
+    const decided =
+      gate === undefined || gate.state === "pending"
         ? ""
-        : `**${phase.failure.category}** \`${phase.failure.code}\`: ${phase.failure.message}`,
-      (phase.egressDenied ?? []).length === 0
-        ? ""
-        : `**The sandbox refused the agent:** ${(phase.egressDenied ?? [])
-            .slice(0, 10)
-            .map((denial) => `\`${denial.host}:${denial.port}\` (${denial.reason})`)
-            .join(", ")}. An operator can allow a destination with \`DEVFLOW_EGRESS_ALLOW\`.`,
-    ]
-      .filter((line) => line !== "")
-      .join("\n\n"),
-    actions: [],
-  }));
-  // One check run per gate: the latest request of each gate key.
-  const latest = new Map(status.approvals.map((approval) => [approval.gateKey, approval]));
-  for (const gate of latest.values()) {
-    const pending = gate.state === "pending";
-    const allowed =
-      gate.kind === "human_required"
-        ? ((HUMAN_GATES as Record<string, readonly string[]>)[gate.gateKey] ?? [])
-        : Object.keys(ACTIONS);
+        : `\n\nGate \`${gate.gateKey}\`: ${gate.state.replaceAll("_", " ")}${gate.resolvedBy ? ` by ${gate.resolvedBy}` : ""}.`;
     checks.push({
+      key: `devflow-phase:${phase.id}`,
+      externalId: `devflow-phase:${phase.id}`,
+      name: `devflow / ${phase.phaseKey}`,
+      followsHead: false,
+      ...(PHASE[phase.state] ?? { status: "queued" as const }),
+      title: `${phase.title}: ${phase.state.replaceAll("_", " ")}`,
+      summary: summary + decided,
+      actions: [],
+    });
+  }
+  // Human gates: the latest request of each gate key.
+  const human = new Map(
+    status.approvals
+      .filter((approval) => approval.kind === "human_required")
+      .map((approval) => [approval.gateKey, approval]),
+  );
+  for (const gate of human.values()) {
+    const pending = gate.state === "pending";
+    const allowed = (HUMAN_GATES as Record<string, readonly string[]>)[gate.gateKey] ?? [];
+    checks.push({
+      key: `devflow-gate:${gate.gateKey}`,
       externalId: `${GATE_EXTERNAL_ID_PREFIX}${gate.id}`,
       name: `devflow / gate: ${gate.gateKey}`,
       followsHead: false,
       ...(pending
-        ? { status: "in_progress" as const }
+        ? { status: "completed" as const, conclusion: "action_required" as const }
         : { status: "completed" as const, conclusion: GATE[gate.state] ?? "neutral" }),
       title: pending
         ? `Waiting for a decision at ${gate.gateKey}`
         : `${gate.gateKey}: ${gate.state.replaceAll("_", " ")}${gate.resolvedBy ? ` by ${gate.resolvedBy}` : ""}`,
       summary: pending
-        ? `${gate.reason ?? "Review the pull request"}. Decide with a pull-request review, \`/devflow approve\`, or the buttons here.`
+        ? `${gate.reason ?? "A person must decide"}. Decide with \`/devflow approve\` or the buttons here.`
         : `Decided ${gate.resolvedAt?.toISOString() ?? ""}.`,
       actions: pending ? allowed.map((action) => ACTIONS[action as keyof typeof ACTIONS]) : [],
     });
   }
   const terminal = RUN[run.state];
-  checks.push({
-    externalId: `devflow-run:${run.id}`,
-    name: "devflow",
-    followsHead: true,
-    ...(terminal === undefined
-      ? { status: "in_progress" as const }
-      : { status: "completed" as const, conclusion: terminal }),
-    title: `Run ${run.state.replaceAll("_", " ")}`,
-    summary:
-      run.failure === null
-        ? `Run \`${run.id}\`: ${run.state.replaceAll("_", " ")}.`
-        : `**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`,
-    actions: [],
-  });
-  return checks;
+  if (terminal !== undefined) {
+    checks.push({
+      key: `devflow-run:${run.id}`,
+      externalId: `devflow-run:${run.id}`,
+      name: "devflow",
+      followsHead: true,
+      status: "completed",
+      conclusion: terminal,
+      title: `Run ${run.state.replaceAll("_", " ")}`,
+      summary:
+        run.failure === null
+          ? `Run \`${run.id}\`: ${run.state.replaceAll("_", " ")}.`
+          : `**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`,
+      actions: [],
+    });
+  }
+  return { checks, revisitInMs };
 }
 
 /**
@@ -138,7 +204,7 @@ export async function reconcileCheckRuns(
   published: NonNullable<PublishedState["checkRuns"]>,
 ): Promise<NonNullable<PublishedState["checkRuns"]>> {
   const next = { ...published };
-  for (const check of desiredChecks(status)) {
+  for (const check of desiredChecks(status).checks) {
     const output = {
       title: check.title.slice(0, 255),
       summary: cut(check.summary, OUTPUT_LIMIT, "in devflow's database"),
@@ -152,7 +218,7 @@ export async function reconcileCheckRuns(
       external_id: check.externalId,
     };
     const digest = createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
-    const known = next[check.externalId];
+    const known = next[check.key];
     if (known !== undefined && (!check.followsHead || known.sha === headSha)) {
       if (known.hash !== digest) {
         await octokit.rest.checks.update({
@@ -161,7 +227,7 @@ export async function reconcileCheckRuns(
           check_run_id: known.id,
           ...body,
         });
-        next[check.externalId] = { ...known, hash: digest };
+        next[check.key] = { ...known, hash: digest };
       }
       continue;
     }
@@ -171,7 +237,7 @@ export async function reconcileCheckRuns(
       head_sha: headSha,
       ...body,
     });
-    next[check.externalId] = { id: data.id, sha: headSha, hash: digest };
+    next[check.key] = { id: data.id, sha: headSha, hash: digest };
   }
   return next;
 }

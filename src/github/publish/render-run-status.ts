@@ -17,9 +17,31 @@ const NEXT_STEP: Record<string, string> = {
   queued: "devflow is at its limit of active runs: this one starts when a slot frees.",
 };
 
-/** The run's status as the issue's one devflow comment shows it. */
+/**
+ * Whether the run is where its status comment must say more than where to look:
+ * waiting in the queue, paused, at a gate only a person can decide, stuck, or over.
+ * Otherwise (a phase running, a gate waiting for a review of the pull request) the
+ * pull request's checks show the progress, and the comment does not change.
+ */
+export function statusNeedsWords(status: RunStatus): boolean {
+  const { run } = status;
+  if (["queued", "paused", "completed", "failed", "aborted"].includes(run.state)) return true;
+  if (status.stuck.length > 0) return true;
+  return status.approvals.some(
+    (approval) => approval.kind === "human_required" && approval.state === "pending",
+  );
+}
+
+/**
+ * The issue's one devflow comment: where the run's pull request is while the run
+ * makes ordinary progress, its whole state when people need to know or act.
+ */
 export function renderRunStatus(status: RunStatus, pullRequestNumber: number | null): string {
   const marker = `<!-- devflow-status:${status.run.id} -->\n`;
+  if (!statusNeedsWords(status) && pullRequestNumber !== null) {
+    const { run } = status;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.`;
+  }
   return marker + renderRunSummary(status, pullRequestNumber, COMMENT_LIMIT - marker.length);
 }
 
@@ -59,27 +81,21 @@ export function renderRunSummary(
   return cut(lines.join("\n"), limit, "in devflow's database");
 }
 
-/** The run's pull request body: what it closes, and a live table of its phases and gates. */
+/**
+ * The run's pull request body, written once: what it closes and how to steer it.
+ * The progress is in the checks, the outcome in the report comment.
+ */
 export function renderPullRequestBody(status: RunStatus): string {
   const { run } = status;
-  const lines = [
-    `Closes #${run.issueNumber}`,
-    "",
-    `devflow run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is **${run.state.replaceAll("_", " ")}**. Each phase commits its artifact under \`.devflow/runs/${run.id}/\`. Review this pull request to decide its gates: **Approve** to go on, **Request changes** to run the phase again with your review.`,
-    "",
-    "| phase | state | attempts |",
-    "|---|---|---|",
-    ...status.phases.map(
-      (phase) => `| ${phase.phaseKey} | ${phase.state.replaceAll("_", " ")} | ${phase.attempts} |`,
-    ),
-  ];
-  if (status.approvals.length > 0) {
-    lines.push("", "| gate | state | by |", "|---|---|---|");
-    for (const gate of status.approvals)
-      lines.push(
-        `| ${gate.gateKey} | ${gate.state.replaceAll("_", " ")} | ${gate.resolvedBy ?? ""} |`,
-      );
-  }
-  lines.push("", `<!-- devflow-run:${run.id} -->`);
-  return cut(lines.join("\n"), COMMENT_LIMIT, "in the issue's devflow comment");
+  return cut(
+    [
+      `Closes #${run.issueNumber}`,
+      "",
+      `devflow run \`${run.id}\` (${run.templateName}@${run.templateVersion}). Each phase commits its artifact under \`.devflow/runs/${run.id}/\` and shows as a check on this pull request. Review it to decide a gate: **Approve** to go on, **Request changes** to run the phase again with your review. The report is posted here as a comment when the run ends.`,
+      "",
+      `<!-- devflow-run:${run.id} -->`,
+    ].join("\n"),
+    COMMENT_LIMIT,
+    "in the issue's devflow comment",
+  );
 }
