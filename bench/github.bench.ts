@@ -299,15 +299,23 @@ async function restCallsPerRun(url: string): Promise<void> {
       await sleep(50);
     }
   };
+  // When each publication reached the fake GitHub.
+  const seen: { kind: string; body: string; at: number }[] = [];
+  const push = github.published.push.bind(github.published);
+  github.published.push = (...entries) => {
+    for (const entry of entries) seen.push({ ...entry, at: performance.now() });
+    return push(...entries);
+  };
+  const firstSeen = (what: (entry: { kind: string; body: string }) => boolean) =>
+    waitFor("a publication", async () => seen.find(what)?.at);
+  /** A person who reacts in half a second. */
+  const PERSON_MS = 500;
   try {
-    const started = performance.now();
     const repository = "octo/story";
     const body = 'Add a widget.\n<!-- devflow-scripted: {"phase_plan":"two-phases"} -->';
-    const sent = await sendWebhook(
-      server.port,
-      "issues",
-      labeledPayload({ issue: 7, repository, cloneUrl: createBareRemote(), body }),
-    );
+    const labeled = labeledPayload({ issue: 7, repository, cloneUrl: createBareRemote(), body });
+    const started = performance.now();
+    const sent = await sendWebhook(server.port, "issues", labeled);
     const runId = await waitFor("the run", async () => {
       const [row] = await db
         .select()
@@ -338,6 +346,11 @@ async function restCallsPerRun(url: string): Promise<void> {
       body: "Spec is right.",
       user: "bob",
     });
+    const specShown = await firstSeen(
+      (entry) => entry.kind === "check" && entry.body.includes("action_required"),
+    );
+    await sleep(PERSON_MS);
+    const reviewed = performance.now();
     await sendWebhook(server.port, "pull_request_review", review);
     const plan = await pendingGate("phase_plan_approved");
     await waitFor("the plan gate's check run", async () =>
@@ -345,6 +358,9 @@ async function restCallsPerRun(url: string): Promise<void> {
         (entry) => entry.kind === "check" && entry.body.includes(`devflow-gate:${plan.id}`),
       ),
     );
+    const planShown = await firstSeen((entry) => entry.body.includes(`devflow-gate:${plan.id}`));
+    await sleep(PERSON_MS);
+    const clicked = performance.now();
     const click = gateClickPayload({ repository, externalId: `devflow-gate:${plan.id}` });
     await sendWebhook(server.port, "check_run", click);
     await waitFor("the run to complete", async () => {
@@ -360,6 +376,8 @@ async function restCallsPerRun(url: string): Promise<void> {
         : undefined;
     });
     const seconds = (performance.now() - started) / 1000;
+    const ready = await firstSeen((entry) => entry.kind === "graphql");
+    const after = (from: number, at: number) => `${((at - from) / 1000).toFixed(2)} s`;
     const byKind = new Map<string, number>();
     for (const call of github.calls) {
       const kind = call
@@ -379,6 +397,36 @@ async function restCallsPerRun(url: string): Promise<void> {
     );
     for (const [kind, n] of [...byKind].sort((a, b) => b[1] - a[1]))
       console.log(`    ${String(n).padStart(3)}  ${kind}`);
+    if (process.env.DEVFLOW_BENCH_TRACE) {
+      const [label] = await db
+        .select()
+        .from(webhookDeliveries)
+        .where(eq(webhookDeliveries.id, sent.id));
+      const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+      console.log(
+        `      label delivery: recorded at ${label?.receivedAt.toISOString()}, run created ${run?.createdAt.toISOString()}, processed ${label?.processedAt?.toISOString()}; bench start ${new Date(performance.timeOrigin + started).toISOString()}`,
+      );
+    }
+    if (process.env.DEVFLOW_BENCH_TRACE)
+      for (const entry of seen)
+        console.log(
+          `      ${((entry.at - started) / 1000).toFixed(2)} s  ${entry.kind} ${entry.body.slice(0, 60)}`,
+        );
+    const writes = github.calls.filter(
+      (call) => !call.startsWith("GET ") && !call.includes("/access_tokens"),
+    ).length;
+    console.log(
+      `    requests per run ${github.calls.length} (target <= 20), writes ${writes} (target <= 14)`,
+    );
+    console.log(
+      `(c) feedback, with a person who answers each gate ${PERSON_MS} ms after it shows (the agent answers at once):`,
+    );
+    console.log(
+      `    label -> reaction ${after(started, await firstSeen((e) => e.kind === "reaction"))} (target <= 0.5 s), draft PR ${after(started, await firstSeen((e) => e.kind === "pull"))} (<= 2 s), first check ${after(started, await firstSeen((e) => e.kind === "check"))}, spec gate shown ${after(started, specShown)}`,
+    );
+    console.log(
+      `    Approve review -> plan gate shown ${after(reviewed, planShown)}; button -> completed, ready for review ${after(clicked, ready)}; whole run ${seconds.toFixed(1)} s`,
+    );
   } finally {
     await server.stop();
     await devflow.stop({ graceful: false });

@@ -30,6 +30,8 @@ export interface JobSettings {
   defaultAgent: string | undefined;
   /** The operator's egress rules for agents (DEVFLOW_EGRESS_ALLOW). */
   egressAllow: EgressRule[];
+  /** How long a phase runs before GitHub shows it running (5 s: a quick phase is shown once, done). */
+  showRunningAfterMs?: number | undefined;
 }
 
 /**
@@ -213,6 +215,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
           engine,
           github: deps.github,
           log,
+          showRunningAfterMs: settings.showRunningAfterMs,
           // Its own singleton key: a publish asked for now is never held back by it.
           publishLater: async (runId, seconds) => {
             await boss.send(

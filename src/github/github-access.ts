@@ -5,6 +5,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import type { GitCredentials } from "../runner/workspaces/workspaces.ts";
 import type { Secrets } from "../security/secrets.ts";
 import { createReadCache, noReadCache, type ReadCache } from "./read-cache.ts";
+import { createWritePacer, type WritePacer } from "./write-pacer.ts";
 
 export interface GitHubAccess {
   /** An Octokit acting as the installation (Probot's, with retry and throttling). */
@@ -29,6 +30,8 @@ export interface GitHubAccessOptions {
   secrets?: Secrets | undefined;
   /** How long a config or permission read is used again (60 s; 0 reads every time). */
   readCacheSeconds?: number | undefined;
+  /** Paces each installation's writes (a burst of 5, then one a second). */
+  pacer?: WritePacer | undefined;
 }
 
 /**
@@ -44,6 +47,7 @@ export function createGitHubAccess({
   metrics,
   secrets,
   readCacheSeconds = 60,
+  pacer = createWritePacer(),
 }: GitHubAccessOptions): GitHubAccess {
   const auth = createAppAuth({ appId, privateKey, request: request.defaults({ baseUrl }) });
   return {
@@ -51,6 +55,7 @@ export function createGitHubAccess({
       readCacheSeconds > 0 ? createReadCache({ lifeMs: readCacheSeconds * 1000 }) : noReadCache,
     async octokitFor(installationId) {
       const octokit = await probot.auth(installationId);
+      pace(octokit, installationId, pacer);
       if (metrics !== undefined) instrument(octokit, metrics);
       if (secrets !== undefined) redactRequests(octokit, secrets);
       return octokit;
@@ -81,6 +86,22 @@ export function gitCredentialsFrom(access: GitHubAccess): GitCredentials {
         ? undefined
         : access.gitToken(run.installationId, run.repositoryId),
   };
+}
+
+/** What a person waits for: the 👀 reaction and the draft pull request go first. */
+const URGENT = /^POST \/repos\/[^/]+\/[^/]+\/(issues\/[^/]+\/reactions|pulls)$/;
+
+/** Holds each write (GraphQL included) of `octokit` until the pacer lets it go. */
+function pace(octokit: ProbotOctokit, installationId: number, pacer: WritePacer): void {
+  octokit.hook.wrap("request", async (request, options) => {
+    const method = String(options.method ?? "GET");
+    const path = new URL(String(options.url), "http://github.test").pathname;
+    if (method !== "GET" && method !== "HEAD" && !path.endsWith("/access_tokens")) {
+      const route = `${method} ${String(options.url).split("?")[0]}`;
+      await pacer.take(installationId, URGENT.test(route));
+    }
+    return request(options);
+  });
 }
 
 /** Reports each REST call of `octokit` (after Probot's retries) and its rate-limit headers. */

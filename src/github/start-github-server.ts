@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
+import Bottleneck from "bottleneck";
 import type { Logger } from "pino";
-import { Probot, run } from "probot";
+import { Probot, ProbotOctokit, run } from "probot";
 import { createDevflowRoutes, type RouteHandler } from "../app.ts";
 import type { Db } from "../db/client.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -35,8 +36,30 @@ export interface GitHubServer {
 export const WEBHOOK_PATH = "/api/github/webhooks";
 
 /** A Probot for the app's own use (API calls from jobs), configured like the server's. */
+/**
+ * Probot's Octokit keeps its rate-limit handling (it waits out a primary or
+ * secondary limit GitHub reports) but not its pacing, which holds every write of
+ * an installation a second (a comment or pull request three) behind the one
+ * before: devflow paces writes itself (write-pacer.ts), a burst first and the
+ * urgent ones ahead.
+ */
+const unpaced = (id: string) => new Bottleneck.Group({ id, maxConcurrent: 10 });
+const write = unpaced("devflow-write");
+const notifications = unpaced("devflow-notifications");
+
 export function createProbot(credentials: GitHubAppCredentials, log: Logger): Probot {
-  return new Probot({ ...probotOptions(credentials), log });
+  return new Probot({
+    ...probotOptions(credentials),
+    log,
+    // The function form sees the options Probot built: a plain object would be merged
+    // shallowly, and Probot's own throttle options would replace these.
+    Octokit: ProbotOctokit.defaults(
+      (options: ConstructorParameters<typeof ProbotOctokit>[0] = {}) => ({
+        ...options,
+        throttle: { ...options.throttle, write, notifications },
+      }),
+    ),
+  });
 }
 
 function probotOptions(credentials: GitHubAppCredentials) {

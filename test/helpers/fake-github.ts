@@ -17,6 +17,8 @@ export interface Publication {
   /** The issue or pull request number (or the check run id for updates; 0 when none). */
   issue: number;
   body: string;
+  /** `owner/name`, for check runs: several runs may publish to one fake GitHub. */
+  repository?: string;
 }
 
 export interface FakeGitHub {
@@ -185,8 +187,13 @@ const ROUTES: Route[] = [
   {
     method: "POST",
     path: /^\/repos\/[^/]+\/[^/]+\/check-runs$/,
-    answer: (state, _parts, body) => {
-      state.published.push({ kind: "check", issue: 0, body: JSON.stringify(body) });
+    answer: (state, parts, body) => {
+      state.published.push({
+        kind: "check",
+        issue: 0,
+        body: JSON.stringify(body),
+        repository: `${parts[2]}/${parts[3]}`,
+      });
       return [201, { id: 50_000 + state.published.length }];
     },
   },
@@ -198,6 +205,7 @@ const ROUTES: Route[] = [
         kind: "check-update",
         issue: at(parts, -1),
         body: JSON.stringify(body),
+        repository: `${parts[2]}/${parts[3]}`,
       });
       return [200, {}];
     },

@@ -1,6 +1,7 @@
 import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
 import { isDevflowError } from "../../errors.ts";
 import { mayAct } from "../may-act.ts";
+import { reactOnce } from "../publish/react-once.ts";
 import {
   configKey,
   REPO_CONFIG_PATH,
@@ -30,6 +31,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   registry,
   defaultAgent,
   reply,
+  log,
 }) => {
   const { issue, repository, sender, installation } = payload;
   const label = payload.label?.name;
@@ -116,6 +118,19 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
         ? {}
         : { repositoryCap: config.config.caps.activeRuns }),
     });
+    // The first thing a person sees, without waiting for the run's first publish.
+    if (!started.replayed) {
+      await reactOnce({
+        db: engine.deps.db,
+        octokit,
+        owner,
+        repo,
+        issueNumber: issue.number,
+        startKey: deliveryId,
+      }).catch((error: unknown) =>
+        log.warn({ err: error, runId: started.runId }, "could not react; the publisher will"),
+      );
+    }
     return {
       outcome: started.replayed
         ? "replayed: run already started"

@@ -6,6 +6,7 @@ import type { Db } from "../../db/client.ts";
 import { githubPublications, isTerminal, type PublishedState } from "../../db/schema/index.ts";
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { GitHubAccess } from "../github-access.ts";
+import { reactOnce } from "./react-once.ts";
 import { desiredChecks, reconcileCheckRuns } from "./reconcile-check-runs.ts";
 import {
   COMMENT_LIMIT,
@@ -24,6 +25,8 @@ export interface PublishRunDeps {
   };
   github: GitHubAccess;
   log: Logger;
+  /** How long a phase runs before its check shows it running (SHOW_RUNNING_AFTER_MS). */
+  showRunningAfterMs?: number | undefined;
   /** Asks for another publish of the run in `seconds` (a running phase to show then). */
   publishLater?: ((runId: string, seconds: number) => Promise<void>) | undefined;
 }
@@ -47,14 +50,16 @@ interface Publication {
 
 type Step = (publication: Publication) => Promise<void>;
 
-/** 👀 on the issue, first of all: someone saw the label. */
+/** 👀 on the issue, first of all, if the label handler did not give it already. */
 const react: Step = async (p) => {
   if (p.state.reacted === true) return;
-  await p.octokit.rest.reactions.createForIssue({
+  await reactOnce({
+    db: p.deps.db,
+    octokit: p.octokit,
     owner: p.owner,
     repo: p.repo,
-    issue_number: p.status.run.issueNumber,
-    content: "eyes",
+    issueNumber: p.status.run.issueNumber,
+    startKey: p.status.run.startKey,
   });
   p.state.reacted = true;
   await p.save();
@@ -120,6 +125,11 @@ const statusComment: Step = async (p) => {
 /** One check per phase (its gate on it), human gates, the summary at the end. */
 const checkRuns: Step = async (p) => {
   const { status } = p;
+  const { checks, revisitInMs } = desiredChecks(status, {
+    ...(p.deps.showRunningAfterMs === undefined
+      ? {}
+      : { showRunningAfterMs: p.deps.showRunningAfterMs }),
+  });
   if (status.headSha !== null) {
     const published = p.state.checkRuns ?? {};
     const next = await reconcileCheckRuns(
@@ -128,13 +138,13 @@ const checkRuns: Step = async (p) => {
       status,
       status.headSha,
       published,
+      checks,
     );
     if (JSON.stringify(next) !== JSON.stringify(published)) {
       p.state.checkRuns = next;
       await p.save();
     }
   }
-  const { revisitInMs } = desiredChecks(status);
   if (revisitInMs !== undefined)
     await p.deps.publishLater?.(status.run.id, Math.ceil(revisitInMs / 1000));
 };

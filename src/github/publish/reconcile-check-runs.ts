@@ -94,7 +94,7 @@ function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): st
  */
 export function desiredChecks(
   status: RunStatus,
-  now = Date.now(),
+  { now = Date.now(), showRunningAfterMs = SHOW_RUNNING_AFTER_MS } = {},
 ): { checks: DesiredCheck[]; revisitInMs: number | undefined } {
   const { run } = status;
   const checks: DesiredCheck[] = [];
@@ -108,8 +108,8 @@ export function desiredChecks(
     if (phase.state === "pending") continue;
     if (phase.state === "running") {
       const ranMs = now - (phase.startedAt?.getTime() ?? now);
-      if (ranMs < SHOW_RUNNING_AFTER_MS) {
-        const wait = SHOW_RUNNING_AFTER_MS - ranMs;
+      if (ranMs < showRunningAfterMs) {
+        const wait = showRunningAfterMs - ranMs;
         revisitInMs = Math.min(revisitInMs ?? wait, wait);
         continue;
       }
@@ -202,9 +202,10 @@ export async function reconcileCheckRuns(
   status: RunStatus,
   headSha: string,
   published: NonNullable<PublishedState["checkRuns"]>,
+  checks = desiredChecks(status).checks,
 ): Promise<NonNullable<PublishedState["checkRuns"]>> {
   const next = { ...published };
-  for (const check of desiredChecks(status).checks) {
+  for (const check of checks) {
     const output = {
       title: check.title.slice(0, 255),
       summary: cut(check.summary, OUTPUT_LIMIT, "in devflow's database"),
