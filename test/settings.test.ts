@@ -56,7 +56,8 @@ describe("settings", () => {
     );
   });
 
-  it("names run branches devflow/<issue>-<slug>", () => {
+  it("names run branches devflow/<issue>-<slug>, an issue's later runs -run<n>", () => {
+    expect(runBranchName(42, "Add a widget", 3)).toBe("devflow/42-add-a-widget-run3");
     expect(runBranchName(42, "Add a Widget: now with 100% more spin!")).toBe(
       "devflow/42-add-a-widget-now-with-100-more-spin",
     );

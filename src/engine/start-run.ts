@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { and, eq, notInArray } from "drizzle-orm";
+import { and, count, eq, notInArray } from "drizzle-orm";
 import {
   type RunAgentConfig,
   runBindings,
@@ -59,8 +59,8 @@ function inputHash(input: StartRunInput): string {
   return createHash("sha256").update(canonicalJson(rest)).digest("hex");
 }
 
-/** `devflow/<issue>-<slug>`, the slug from the title: short, lower case, git-safe. */
-export function runBranchName(issueNumber: number, title: string): string {
+/** `devflow/<issue>-<slug>` (`-run<n>` for an issue's n-th run), the slug from the title: short, lower case, git-safe. */
+export function runBranchName(issueNumber: number, title: string, nth = 1): string {
   const slug = title
     .toLowerCase()
     .normalize("NFKD")
@@ -68,7 +68,7 @@ export function runBranchName(issueNumber: number, title: string): string {
     .replace(/^-+|-+$/g, "")
     .slice(0, 40)
     .replace(/-+$/g, "");
-  return `devflow/${issueNumber}${slug === "" ? "" : `-${slug}`}`;
+  return `devflow/${issueNumber}${slug === "" ? "" : `-${slug}`}${nth > 1 ? `-run${nth}` : ""}`;
 }
 
 /**
@@ -152,6 +152,15 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
       );
     }
     const definition: TemplateDefinition = entry.definition;
+    // An issue's later runs get branches of their own: the run branch on the remote is
+    // where a run resumes from, and its pull request is found by it, so reusing an
+    // earlier run's branch would build on that run's work and take over its (closed)
+    // pull request. (Admission's lock serialises starts, so the count is stable.)
+    const [earlier] = await tx
+      .select({ n: count() })
+      .from(runs)
+      .where(and(eq(runs.repository, input.repository), eq(runs.issueNumber, input.issueNumber)));
+    const branch = runBranchName(input.issueNumber, input.issueTitle, (earlier?.n ?? 0) + 1);
     const [run] = await tx
       .insert(runs)
       .values({
@@ -162,7 +171,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         issueTitle: input.issueTitle,
         requirements: input.requirements,
         baseBranch: input.baseBranch,
-        branch: runBranchName(input.issueNumber, input.issueTitle),
+        branch,
         cloneUrl: input.cloneUrl ?? null,
         templateId: template.id,
         templateName: definition.name,

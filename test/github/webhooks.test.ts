@@ -546,7 +546,7 @@ describe("steering a run from GitHub", () => {
     github.repoConfig = null;
   });
 
-  it("a check-run button finds its gate by the external id; closing the pull request aborts the run", async () => {
+  it("a check-run button finds its gate by the external id; closing the pull request aborts the run; labelling again starts a run on a branch and pull request of its own", async () => {
     const { runId, gate, pr } = await runAtSpecGate();
     const click = gateClickPayload({ repository: REPO, externalId: `devflow-gate:${gate.id}` });
     const sent = await sendWebhook(server.port, "check_run", click);
@@ -556,7 +556,20 @@ describe("steering a run from GitHub", () => {
     closed.repository = { ...closed.repository, full_name: REPO };
     const close = await sendWebhook(server.port, "pull_request", closed);
     expect((await processed(close.id)).outcome).toBe("aborted: pull request closed");
-    expect((await h.status(runId)).run.state).toBe("aborted");
+    const aborted = await h.status(runId);
+    expect(aborted.run.state).toBe("aborted");
+    // The issue again: a new run, which neither builds on the old branch nor takes
+    // over the closed pull request.
+    const again = await sendWebhook(server.port, "issues", labeled(issue));
+    const secondId = (await processed(again.id)).runId ?? "";
+    expect(secondId).not.toBe(runId);
+    await h.waitForGate(secondId, "spec_approved");
+    const second = await h.waitFor("the second run's pull request", async () => {
+      const status = await h.status(secondId);
+      return status.run.pullRequestNumber === null ? undefined : status.run;
+    });
+    expect(second.branch).toBe(`${aborted.run.branch}-run2`);
+    expect(second.pullRequestNumber).not.toBe(pr);
   });
 });
 
