@@ -1,14 +1,8 @@
-import { and, asc, desc, eq, isNotNull } from "drizzle-orm";
-import {
-  approvalRequests,
-  phaseAttempts,
-  runEvents,
-  runPhases,
-  runReports,
-  runs,
-} from "../db/schema/index.ts";
+import { asc, desc, eq } from "drizzle-orm";
+import { approvalRequests, runEvents, runPhases, runReports, runs } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
+import { runHeadSha } from "./run-head.ts";
 import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
 
 export interface RunStatus {
@@ -54,12 +48,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .where(eq(runEvents.runId, runId))
         .orderBy(desc(runEvents.seq))
         .limit(50);
-      const [head] = await tx
-        .select({ sha: phaseAttempts.commitSha })
-        .from(phaseAttempts)
-        .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
-        .orderBy(desc(phaseAttempts.endedAt))
-        .limit(1);
+      const headSha = await runHeadSha(tx, runId);
       const stuck = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
       return {
         run,
@@ -68,7 +57,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         report: reports[0] ?? null,
         eventsTail: events.reverse(),
         stuck,
-        headSha: head?.sha ?? null,
+        headSha,
       };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import {
   artifacts,
   type EgressDenialRecord,
@@ -17,7 +17,8 @@ import {
   raiseHumanGate,
   startAttempt,
 } from "./phase-transitions.ts";
-import { type Transition, withRun } from "./run-transition.ts";
+import { runHeadSha } from "./run-head.ts";
+import { withRun } from "./run-transition.ts";
 import { terminateRun } from "./terminate-run.ts";
 import type { EngineDeps } from "./types.ts";
 
@@ -47,17 +48,6 @@ export interface PhaseResultInput {
   commitSha?: string;
   /** Connections the sandbox refused during the attempt. */
   egressDenied?: EgressDenialRecord[];
-}
-
-/** The run branch's newest commit devflow made, if any. */
-async function latestCommit(tx: Transition["tx"], runId: string): Promise<string | null> {
-  const [row] = await tx
-    .select({ sha: phaseAttempts.commitSha })
-    .from(phaseAttempts)
-    .where(and(eq(phaseAttempts.runId, runId), isNotNull(phaseAttempts.commitSha)))
-    .orderBy(desc(phaseAttempts.endedAt))
-    .limit(1);
-  return row?.sha ?? null;
 }
 
 /**
@@ -148,7 +138,7 @@ export async function recordPhaseResult(
         `${attempt.id}`,
       );
       if (phase.gateKey !== null) {
-        const commit = input.commitSha ?? (await latestCommit(t.tx, t.run.id));
+        const commit = input.commitSha ?? (await runHeadSha(t.tx, t.run.id));
         await awaitApproval(t, { ...phase, gateKey: phase.gateKey }, attempt.attempt, commit);
         return { accepted: true };
       }

@@ -93,17 +93,18 @@ async function reconcileComment(
   const digest = hash(body);
   if (known?.hash === digest) return;
   const target = { owner: p.owner, repo: p.repo };
-  const id =
-    known !== undefined
-      ? (await p.octokit.rest.issues.updateComment({ ...target, comment_id: known.id, body }),
-        known.id)
-      : (
-          await p.octokit.rest.issues.createComment({
-            ...target,
-            issue_number: issueNumber,
-            body,
-          })
-        ).data.id;
+  let id: number;
+  if (known !== undefined) {
+    await p.octokit.rest.issues.updateComment({ ...target, comment_id: known.id, body });
+    id = known.id;
+  } else {
+    const { data } = await p.octokit.rest.issues.createComment({
+      ...target,
+      issue_number: issueNumber,
+      body,
+    });
+    id = data.id;
+  }
   p.state.comments = { ...p.state.comments, [key]: { id, hash: digest } };
   await p.save();
 }
