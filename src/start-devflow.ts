@@ -168,7 +168,6 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     async stop({ graceful = true, timeoutMs = 30_000 } = {}) {
       if (sweepTimer !== undefined) clearInterval(sweepTimer);
       if (reconcileTimer !== undefined) clearInterval(reconcileTimer);
-      await dispatcher.stop();
       // Running attempts get most of the time to finish; then their agents are stopped
       // and their phases handed back as new attempts, before pg-boss gives up on the jobs.
       const handBack = setTimeout(
@@ -176,6 +175,7 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
         graceful ? Math.max(timeoutMs - HAND_BACK_MS, timeoutMs / 2) : 0,
       );
       try {
+        await dispatcher.stop();
         await boss.stop({ graceful, timeout: timeoutMs });
       } finally {
         clearTimeout(handBack);

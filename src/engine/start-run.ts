@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { and, count, eq, notInArray } from "drizzle-orm";
+import { and, count, eq, notInArray, or, sql } from "drizzle-orm";
 import {
   type RunAgentConfig,
   runBindings,
@@ -159,7 +159,18 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
     const [earlier] = await tx
       .select({ n: count() })
       .from(runs)
-      .where(and(eq(runs.repository, input.repository), eq(runs.issueNumber, input.issueNumber)));
+      .where(
+        and(
+          eq(runs.issueNumber, input.issueNumber),
+          // By GitHub's id when known: a renamed repository keeps counting its runs.
+          input.repositoryId == null
+            ? sql`lower(${runs.repository}) = lower(${input.repository})`
+            : or(
+                eq(runs.repositoryId, input.repositoryId),
+                sql`lower(${runs.repository}) = lower(${input.repository})`,
+              ),
+        ),
+      );
     const branch = runBranchName(input.issueNumber, input.issueTitle, (earlier?.n ?? 0) + 1);
     const [run] = await tx
       .insert(runs)

@@ -50,6 +50,7 @@ export function createGitHubAccess({
   pacer = createWritePacer(),
 }: GitHubAccessOptions): GitHubAccess {
   const auth = createAppAuth({ appId, privateKey, request: request.defaults({ baseUrl }) });
+  const instrumented = new WeakSet<object>();
   return {
     readCache:
       readCacheSeconds > 0 ? createReadCache({ lifeMs: readCacheSeconds * 1000 }) : noReadCache,
@@ -61,8 +62,12 @@ export function createGitHubAccess({
       return octokit;
     },
     async appOctokit() {
+      // Probot hands out one app Octokit: instrument it once, not at every call.
       const octokit = await probot.auth();
-      if (metrics !== undefined) instrument(octokit, metrics);
+      if (metrics !== undefined && !instrumented.has(octokit)) {
+        instrumented.add(octokit);
+        instrument(octokit, metrics);
+      }
       return octokit;
     },
     async gitToken(installationId, repositoryId) {

@@ -21,7 +21,7 @@ interface Bucket {
 export function createWritePacer({
   burst = 5,
   intervalMs = 1_000,
-  now = Date.now,
+  now = () => performance.now(),
 }: {
   burst?: number;
   intervalMs?: number;

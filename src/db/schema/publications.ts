@@ -10,7 +10,7 @@ export interface PublishedState {
   pullRequestBodyHash?: string;
   readyForReview?: boolean;
   /** Check runs by external id: their id, the commit they are on, a hash of what they say. */
-  checkRuns?: Record<string, { id: number; sha: string; hash: string }>;
+  checkRuns?: Record<string, { id: number; sha: string; hash: string; running?: boolean }>;
 }
 
 /**

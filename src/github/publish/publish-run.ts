@@ -53,7 +53,7 @@ type Step = (publication: Publication) => Promise<void>;
 /** 👀 on the issue, first of all, if the label handler did not give it already. */
 const react: Step = async (p) => {
   if (p.state.reacted === true) return;
-  await reactOnce({
+  const given = await reactOnce({
     db: p.deps.db,
     octokit: p.octokit,
     owner: p.owner,
@@ -61,6 +61,8 @@ const react: Step = async (p) => {
     issueNumber: p.status.run.issueNumber,
     startKey: p.status.run.startKey,
   });
+  // Another holds the claim and has not reacted yet: a later publish looks again.
+  if (!given) return;
   p.state.reacted = true;
   await p.save();
 };
@@ -132,19 +134,18 @@ const checkRuns: Step = async (p) => {
       : { showRunningAfterMs: p.deps.showRunningAfterMs }),
   });
   if (status.headSha !== null) {
-    const published = p.state.checkRuns ?? {};
-    const next = await reconcileCheckRuns(
+    await reconcileCheckRuns(
       p.octokit,
       { owner: p.owner, repo: p.repo },
       status,
       status.headSha,
-      published,
+      p.state.checkRuns ?? {},
       checks,
+      async (next) => {
+        p.state.checkRuns = next;
+        await p.save();
+      },
     );
-    if (JSON.stringify(next) !== JSON.stringify(published)) {
-      p.state.checkRuns = next;
-      await p.save();
-    }
   }
   if (revisitInMs !== undefined)
     await p.deps.publishLater?.(status.run.id, Math.ceil(revisitInMs / 1000));
@@ -198,6 +199,9 @@ const STEPS: Step[] = [
  */
 export async function publishRun(deps: PublishRunDeps, runId: string): Promise<void> {
   await deps.db.transaction(async (lock) => {
+    // The lock's connection idles while GitHub answers (or a rate limit is waited
+    // out): a server's idle-in-transaction timeout must not end it, and the lock, early.
+    await lock.execute(sql`set local idle_in_transaction_session_timeout = 0`);
     await lock.execute(sql`select pg_advisory_xact_lock(hashtext(${`publish:${runId}`}))`);
     const status = await deps.engine.getRunStatus(runId);
     const { run } = status;

@@ -1,13 +1,17 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { ProbotOctokit } from "probot";
 import type { Db } from "../../db/client.ts";
 import { onceReplies } from "../../db/schema/index.ts";
 
+/** How long a claim may stand without its reaction before another may give it. */
+const CLAIM_TIMEOUT_SECONDS = 60;
+
 /**
  * 👀 on a run's issue, once: the label handler gives it right after the run starts
  * (the first thing a person sees), and the publisher gives it if the handler did
- * not get to. Whoever claims the run's key first reacts; a reaction that fails
- * gives the claim back, so the other one (or a retry) reacts instead.
+ * not get to. Whoever claims the run's key reacts, then marks the claim done; a
+ * reaction that fails gives the claim back, and a claim whose holder died takes a
+ * minute to lapse. True when the reaction is given (by this call or an earlier one).
  */
 export async function reactOnce({
   db,
@@ -24,14 +28,24 @@ export async function reactOnce({
   issueNumber: number;
   /** The run's start key (its delivery id): one reaction per run. */
   startKey: string;
-}): Promise<void> {
+}): Promise<boolean> {
   const key = `eyes:${startKey}`;
   const claimed = await db
     .insert(onceReplies)
-    .values({ key, deliveryId: startKey })
-    .onConflictDoNothing({ target: onceReplies.key })
+    .values({ key, deliveryId: "claimed" })
+    .onConflictDoUpdate({
+      target: onceReplies.key,
+      set: { createdAt: sql`now()` },
+      setWhere: sql`${onceReplies.deliveryId} <> 'done' and ${onceReplies.createdAt} < now() - make_interval(secs => ${CLAIM_TIMEOUT_SECONDS})`,
+    })
     .returning({ key: onceReplies.key });
-  if (claimed.length === 0) return;
+  if (claimed.length === 0) {
+    const [held] = await db
+      .select({ state: onceReplies.deliveryId })
+      .from(onceReplies)
+      .where(eq(onceReplies.key, key));
+    return held?.state === "done";
+  }
   try {
     await octokit.rest.reactions.createForIssue({
       owner,
@@ -43,4 +57,6 @@ export async function reactOnce({
     await db.delete(onceReplies).where(eq(onceReplies.key, key));
     throw error;
   }
+  await db.update(onceReplies).set({ deliveryId: "done" }).where(eq(onceReplies.key, key));
+  return true;
 }

@@ -155,7 +155,8 @@ export function desiredChecks(
     const pending = gate.state === "pending";
     const allowed = (HUMAN_GATES as Record<string, readonly string[]>)[gate.gateKey] ?? [];
     checks.push({
-      key: `devflow-gate:${gate.gateKey}`,
+      // Per request: a gate raised again gets a check of its own, on the head.
+      key: `devflow-human-gate:${gate.id}`,
       externalId: `${GATE_EXTERNAL_ID_PREFIX}${gate.id}`,
       name: `devflow / gate: ${gate.gateKey}`,
       followsHead: false,
@@ -191,19 +192,26 @@ export function desiredChecks(
   return { checks, revisitInMs };
 }
 
+type PublishedChecks = NonNullable<PublishedState["checkRuns"]>;
+
 /**
  * Creates each check run once (the summary check again whenever the branch head
  * moves, so branch protection sees it on the head) and updates it only when what
- * it says changed. Returns the published state to store.
+ * it says changed. A phase shown while it ran sits on the commit before it; when it
+ * ends on a newer commit its check moves there (the old one is closed as moved), so
+ * its outcome, and its gate's buttons, are on the commit the phase made. `save`
+ * stores the published state after every write: a failure half-way never loses the
+ * id of a check run already created.
  */
 export async function reconcileCheckRuns(
   octokit: ProbotOctokit,
   target: { owner: string; repo: string },
   status: RunStatus,
   headSha: string,
-  published: NonNullable<PublishedState["checkRuns"]>,
-  checks = desiredChecks(status).checks,
-): Promise<NonNullable<PublishedState["checkRuns"]>> {
+  published: PublishedChecks,
+  checks: DesiredCheck[],
+  save: (next: PublishedChecks) => Promise<void>,
+): Promise<PublishedChecks> {
   const next = { ...published };
   for (const check of checks) {
     const output = {
@@ -219,8 +227,15 @@ export async function reconcileCheckRuns(
       external_id: check.externalId,
     };
     const digest = createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
+    const running = check.status !== "completed";
     const known = next[check.key];
-    if (known !== undefined && (!check.followsHead || known.sha === headSha)) {
+    const moves =
+      known !== undefined &&
+      !check.followsHead &&
+      known.running === true &&
+      !running &&
+      known.sha !== headSha;
+    if (known !== undefined && !moves && (!check.followsHead || known.sha === headSha)) {
       if (known.hash !== digest) {
         await octokit.rest.checks.update({
           owner: target.owner,
@@ -228,7 +243,8 @@ export async function reconcileCheckRuns(
           check_run_id: known.id,
           ...body,
         });
-        next[check.key] = { ...known, hash: digest };
+        next[check.key] = { ...known, hash: digest, running };
+        await save({ ...next });
       }
       continue;
     }
@@ -238,7 +254,22 @@ export async function reconcileCheckRuns(
       head_sha: headSha,
       ...body,
     });
-    next[check.key] = { id: data.id, sha: headSha, hash: digest };
+    next[check.key] = { id: data.id, sha: headSha, hash: digest, running };
+    await save({ ...next });
+    if (moves && known !== undefined) {
+      await octokit.rest.checks.update({
+        owner: target.owner,
+        repo: target.repo,
+        check_run_id: known.id,
+        status: "completed",
+        conclusion: "neutral",
+        output: {
+          title: `Moved to ${headSha.slice(0, 7)}`,
+          summary: `This phase's check continues on the commit it made, ${headSha}.`,
+        },
+        actions: [],
+      });
+    }
   }
   return next;
 }
