@@ -393,7 +393,7 @@ async function restCallsPerRun(url: string): Promise<void> {
       `(c) REST calls for one development@1 run with two planned phases, label to report: ${github.calls.length}`,
     );
     console.log(
-      `    (${counted} through devflow's instrumented Octokit, the rest are installation tokens for git; ${seconds.toFixed(1)} s wall, Probot's throttling spaces writes)`,
+      `    (${counted} through devflow's instrumented Octokit, the rest are installation tokens for git; ${seconds.toFixed(1)} s wall; devflow paces writes: a burst of 5, then one a second)`,
     );
     for (const [kind, n] of [...byKind].sort((a, b) => b[1] - a[1]))
       console.log(`    ${String(n).padStart(3)}  ${kind}`);
