@@ -37,7 +37,7 @@ import { createBareRemote } from "../test/helpers/git-fixtures.ts";
 import {
   API,
   APP_ID,
-  appPrivateKey,
+  appCredentials,
   freePort,
   gateClickPayload,
   labeledPayload,
@@ -53,12 +53,7 @@ const CONNECTIONS = 10;
 const ROUNDS = 3;
 const log = pino({ level: "silent" });
 const scratch = (label: string) => mkdtempSync(join(tmpdir(), `devflow-bench-${label}-`));
-const credentials = {
-  appId: APP_ID,
-  privateKey: appPrivateKey(),
-  webhookSecret: WEBHOOK_SECRET,
-  baseUrl: API,
-};
+const credentials = appCredentials();
 
 interface Load {
   perSecond: number;

@@ -7,7 +7,7 @@ import {
 } from "../../src/github/publish/reconcile-check-runs.ts";
 import { createProbot } from "../../src/github/start-github-server.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
-import { API, APP_ID, appPrivateKey, WEBHOOK_SECRET } from "../helpers/github-fixtures.ts";
+import { API, appCredentials } from "../helpers/github-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 let h: Harness;
@@ -54,10 +54,7 @@ describe("a phase's check run", () => {
         });
         return [200, {}];
       });
-    const probot = createProbot(
-      { appId: APP_ID, privateKey: appPrivateKey(), webhookSecret: WEBHOOK_SECRET, baseUrl: API },
-      pino({ level: "silent" }),
-    );
+    const probot = createProbot(appCredentials(), pino({ level: "silent" }));
     const octokit = await probot.auth(1);
     const saved: unknown[] = [];
     // Published while the spec ran: on the commit before it.

@@ -16,6 +16,7 @@ import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import {
   API,
   APP_ID,
+  appCredentials,
   appPrivateKey,
   freePort,
   labeledPayload,
@@ -27,12 +28,7 @@ import { tcpProxy } from "../helpers/tcp-proxy.ts";
 import { createTestDatabase } from "../helpers/test-database.ts";
 
 const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
-const credentials = {
-  appId: APP_ID,
-  privateKey: appPrivateKey(),
-  webhookSecret: WEBHOOK_SECRET,
-  baseUrl: API,
-};
+const credentials = appCredentials();
 /** GitHub delivering webhooks to devflow on `port`, and noting each attempt in its log. */
 function gitHubDelivering(github: FakeGitHub, port: () => number) {
   const send = async (event: string, payload: unknown, guid?: string) => {

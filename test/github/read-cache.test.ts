@@ -5,7 +5,7 @@ import { createReadCache } from "../../src/github/read-cache.ts";
 import { readRepoConfig } from "../../src/github/repo-config.ts";
 import { createProbot } from "../../src/github/start-github-server.ts";
 import { loadRegistry } from "../../src/registry/load-registry.ts";
-import { API, APP_ID, appPrivateKey, WEBHOOK_SECRET } from "../helpers/github-fixtures.ts";
+import { API, appCredentials } from "../helpers/github-fixtures.ts";
 
 const CONFIG = "/repos/octo/cached/contents/.github%2Fdevflow.yml";
 
@@ -17,10 +17,7 @@ describe("reading a repository's config again", () => {
   it("uses a fresh read without asking, then asks with the ETag and keeps the config on a 304", async () => {
     let now = 0;
     const cache = createReadCache({ lifeMs: 60_000, now: () => now });
-    const probot = createProbot(
-      { appId: APP_ID, privateKey: appPrivateKey(), webhookSecret: WEBHOOK_SECRET, baseUrl: API },
-      pino({ level: "silent" }),
-    );
+    const probot = createProbot(appCredentials(), pino({ level: "silent" }));
     const octokit = await probot.auth(1);
     // An installation token is not needed for this: any auth header will do.
     const registry = loadRegistry();

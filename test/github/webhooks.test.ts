@@ -16,7 +16,7 @@ import { createBareRemote } from "../helpers/git-fixtures.ts";
 import {
   API,
   APP_ID,
-  appPrivateKey,
+  appCredentials,
   example,
   freePort,
   gateClickPayload,
@@ -24,18 +24,12 @@ import {
   labeledPayload,
   reviewPayload,
   sendWebhook,
-  WEBHOOK_SECRET,
   webhookExamples,
 } from "../helpers/github-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
-const credentials = {
-  appId: APP_ID,
-  privateKey: appPrivateKey(),
-  webhookSecret: WEBHOOK_SECRET,
-  baseUrl: API,
-};
+const credentials = appCredentials();
 const REPO = "octo/widgets";
 const STORY = "octo/story";
 let h: Harness;

@@ -17,6 +17,21 @@ export function appPrivateKey(): string {
   }).privateKey;
 }
 
+/** The app's credentials as devflow reads them, with a fresh key, against github.com's API. */
+export function appCredentials(): {
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+  baseUrl: string;
+} {
+  return {
+    appId: APP_ID,
+    privateKey: appPrivateKey(),
+    webhookSecret: WEBHOOK_SECRET,
+    baseUrl: API,
+  };
+}
+
 interface ExampleGroup {
   name: string;
   examples: Record<string, unknown>[];
