@@ -57,31 +57,21 @@ export async function runScriptedAgent(
     return 2;
   }
   print(`scripted agent: ${args.schemaId}, scenario ${args.scenario}, prompt ${args.promptFile}`);
-  if (args.scenario === "slow") {
-    const aborted = await sleep(
-      SLOW_SCENARIO_MS,
-      false,
-      signal === undefined ? {} : { signal },
-    ).catch(() => true);
-    if (aborted) {
-      print("scripted agent: stopped");
-      return 143;
-    }
-  }
+  /** Waits `ms`; false when the agent was stopped meanwhile (and says so). */
+  const wait = async (ms: number) => {
+    const aborted = await sleep(ms, false, signal === undefined ? {} : { signal }).catch(
+      () => true,
+    );
+    if (aborted) print("scripted agent: stopped");
+    return !aborted;
+  };
+  if (args.scenario === "slow" && !(await wait(SLOW_SCENARIO_MS))) return 143;
   if (args.scenario === "spendy") {
     const work = resolve(args.cwd, "SPENDY_WORK.md");
     for (let step = 1; step <= SPENDY_SCENARIO_MS / SPENDY_STEP_MS; step++) {
       await appendFile(work, `step ${step}\n`);
       print(`devflow-usage: ${JSON.stringify({ costUsd: step / 100, inputTokens: step * 1000 })}`);
-      const aborted = await sleep(
-        SPENDY_STEP_MS,
-        false,
-        signal === undefined ? {} : { signal },
-      ).catch(() => true);
-      if (aborted) {
-        print("scripted agent: stopped");
-        return 143;
-      }
+      if (!(await wait(SPENDY_STEP_MS))) return 143;
     }
   }
   const behaviour = scriptedBehaviour(args.schemaId, args.scenario);
