@@ -60,6 +60,7 @@ export async function processDelivery(
         deliveryId,
         payload: delivery.payload as unknown as DeliveryContext["payload"],
         engine: deps.engine,
+        db: deps.db,
         github: deps.github,
         registry: deps.registry,
         log,

@@ -1,5 +1,6 @@
 import type { EmitterWebhookEvent, EmitterWebhookEventName } from "@octokit/webhooks";
 import type { Logger } from "pino";
+import type { Db } from "../../db/client.ts";
 import type { Engine } from "../../engine/create-engine.ts";
 import type { Registry } from "../../registry/types.ts";
 import type { GitHubAccess } from "../github-access.ts";
@@ -9,6 +10,8 @@ import type { Reply } from "../reply.ts";
 export interface DeliveryContext<E extends EmitterWebhookEventName = EmitterWebhookEventName> {
   deliveryId: string;
   payload: EmitterWebhookEvent<E>["payload"];
+  /** For what a handler records beside the engine (a claimed reaction). */
+  db: Db;
   engine: Engine;
   github: GitHubAccess;
   registry: Registry;

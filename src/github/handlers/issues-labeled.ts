@@ -32,6 +32,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   defaultAgent,
   reply,
   log,
+  db,
 }) => {
   const { issue, repository, sender, installation } = payload;
   const label = payload.label?.name;
@@ -39,17 +40,15 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   if (installation === undefined) return { outcome: "dropped: no installation in the payload" };
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   const target = { owner, repo, number: issue.number };
-  // A label that cannot be devflow's costs no GitHub request: not the default
-  // prefix, and not the start label of the config read a moment ago.
+  // With the repository's config read a moment ago, a label that is not its start
+  // label costs no GitHub request.
   const known = github.readCache.get<RepoConfigResult>(
     configKey(owner, repo, repository.default_branch),
   );
-  const knownStart =
-    known?.fresh === true && known.value.ok ? known.value.config.labels?.start : undefined;
   if (
-    !label.startsWith("devflow") &&
     known?.fresh === true &&
-    (knownStart === undefined || !label.startsWith(knownStart))
+    known.value.ok &&
+    templateForLabel(label, known.value.config.labels?.start ?? "devflow", "") === null
   )
     return { outcome: `ignored: label ${label} is not devflow's` };
   const octokit = await github.octokitFor(installation.id);
@@ -121,7 +120,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
     // The first thing a person sees, without waiting for the run's first publish.
     if (!started.replayed) {
       await reactOnce({
-        db: engine.deps.db,
+        db,
         octokit,
         owner,
         repo,
