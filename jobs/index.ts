@@ -214,7 +214,6 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
           db,
           engine,
           github: deps.github,
-          log,
           showRunningAfterMs: settings.showRunningAfterMs,
           // Its own singleton key: a publish asked for now is never held back by it.
           publishLater: async (runId, seconds) => {

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import type { Logger } from "pino";
 import type { ProbotOctokit } from "probot";
 import type { Db } from "../../db/client.ts";
 import { githubPublications, isTerminal, type PublishedState } from "../../db/schema/index.ts";
@@ -24,7 +23,6 @@ export interface PublishRunDeps {
     recordPullRequest(input: { runId: string; number: number }): Promise<unknown>;
   };
   github: GitHubAccess;
-  log: Logger;
   /** How long a phase runs before its check shows it running (SHOW_RUNNING_AFTER_MS). */
   showRunningAfterMs?: number | undefined;
   /** Asks for another publish of the run in `seconds` (a running phase to show then). */
