@@ -197,6 +197,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         QUEUES.processDelivery,
         2,
         processDelivery.createProcessDeliveryHandler({
+          boss,
           db,
           engine,
           github: deps.github,

@@ -41,7 +41,12 @@ export interface CleanupRunPayload {
 
 export type AdmitRunsPayload = { reason: string };
 export type SweepPayload = { reason: string };
-export type ProcessDeliveryPayload = { deliveryId: string };
+/**
+ * Recorded deliveries to process, in the order they arrived: a batch from the
+ * dispatcher, or one delivery alone (a batch's failure, retried on its own).
+ * `deliveryId` is the shape jobs queued by earlier versions carry.
+ */
+export type ProcessDeliveryPayload = { deliveryIds: string[] } | { deliveryId: string };
 export type PublishRunPayload = { runId: string };
 
 export interface QueuePayloads {

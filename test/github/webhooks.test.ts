@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { asc, eq } from "drizzle-orm";
 import nock from "nock";
@@ -212,13 +213,44 @@ describe("webhooks in", () => {
       .update(webhookDeliveries)
       .set({ processedAt: null, outcome: "queued", payload })
       .where(eq(webhookDeliveries.id, sent.id));
-    await h.devflow.boss.send("webhook-process", { deliveryId: sent.id });
+    await h.devflow.boss.send("webhook-process", { deliveryIds: [sent.id] });
     const again = await processed(sent.id);
     expect(again.outcome).toBe("refused: mallory may not start runs");
     expect(again.tries).toBe(2);
     expect(calls).toContain(`GET /repos/${REPO}/issues/${issue}/comments`);
     expect(comments).toHaveLength(1);
     expect(github.posted.filter((comment) => comment.issue === issue)).toHaveLength(1);
+  });
+
+  it("in a batch of deliveries, one that fails is retried on its own and the others are processed once", async () => {
+    nock.cleanAll();
+    // GitHub fails carol's permission lookup once (with a status Octokit does not
+    // retry itself); the batch goes on without her.
+    nock(API)
+      .get(`/repos/${REPO}/collaborators/carol/permission`)
+      .reply(422, { message: "Unprocessable" });
+    github = fakeGitHub();
+    const ids: string[] = [];
+    for (const sender of ["mallory", "carol", "mallory"]) {
+      issue += 1;
+      const id = randomUUID();
+      ids.push(id);
+      await h.db.insert(webhookDeliveries).values({
+        id,
+        event: "issues",
+        action: "labeled",
+        installationId: INSTALLATION_ID,
+        repository: REPO,
+        payload: labeled(issue, sender),
+        outcome: "received",
+      });
+    }
+    await h.devflow.boss.send("webhook-process", { deliveryIds: ids });
+    const [first, failed, third] = await Promise.all(ids.map((id) => processed(id)));
+    expect(first).toMatchObject({ outcome: "refused: mallory may not start runs", tries: 1 });
+    expect(third).toMatchObject({ outcome: "refused: mallory may not start runs", tries: 1 });
+    expect(failed).toMatchObject({ outcome: "refused: carol may not start runs", tries: 2 });
+    expect(github.posted.filter((comment) => comment.issue >= issue - 2)).toHaveLength(3);
   });
 
   it("an invalid .github/devflow.yml is reported on the issue with its errors", async () => {
