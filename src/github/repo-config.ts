@@ -12,6 +12,7 @@ export interface RepoConfig {
   agent?: string;
   budgets?: { costUsdPerRun?: number };
   caps?: { activeRuns?: number };
+  gates?: { implementation?: boolean };
 }
 
 export const REPO_CONFIG_PATH = ".github/devflow.yml";

@@ -634,6 +634,9 @@ describe("the whole story", () => {
 
   it("label → draft PR → Approve review → check-run button → planned phases → report comment, PR ready; within its GitHub request budget", async () => {
     issue += 1;
+    // Two decisions, as the budget was set for: the implementation's own gate is off
+    // here (the next test has it, and what it adds).
+    github.repoConfig = "gates:\n  implementation: false\n";
     const body = 'Add a widget.\n<!-- devflow-scripted: {"phase_plan":"two-phases"} -->';
     const sent = await sendWebhook(
       storyServer.port,
@@ -796,5 +799,74 @@ describe("the whole story", () => {
     // delivery reconciler's GET /app/hook/deliveries is the process's, not the run's.)
     expect(writes.length).toBeLessThanOrEqual(14);
     expect(requests.length).toBeLessThanOrEqual(20);
+  }, 240_000);
+
+  it("the implementation gate: the pull request is marked ready only once a person approves the implementation", async () => {
+    issue += 1;
+    const repository = "octo/gated";
+    const sent = await sendWebhook(
+      storyServer.port,
+      "issues",
+      labeled(issue, "alice", "devflow", "Add a widget.", repository),
+    );
+    const runId = (await processed(sent.id, story)).runId ?? "";
+    const approveByReview = async (gate: string, n: number) => {
+      await story.waitForGate(runId, gate);
+      const pr = await story.waitFor(
+        "the pull request",
+        async () => (await story.status(runId)).run.pullRequestNumber ?? undefined,
+      );
+      const review = reviewPayload({
+        repository,
+        pullRequest: pr,
+        id: 5000 + issue * 10 + n,
+        state: "approved",
+        body: "Looks right.",
+        user: "bob",
+      });
+      await processed(
+        (await sendWebhook(storyServer.port, "pull_request_review", review)).id,
+        story,
+      );
+    };
+    await approveByReview("spec_approved", 1);
+    await approveByReview("phase_plan_approved", 2);
+    const gate = await story.waitForGate(runId, "implementation_approved");
+    const implementCheck = await story.waitFor("the implementation's check asking", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "check" &&
+          entry.repository === repository &&
+          entry.body.includes(`"devflow-gate:${gate.id}"`),
+      ),
+    );
+    expect(JSON.parse(implementCheck.body)).toMatchObject({
+      name: "devflow / implement",
+      conclusion: "action_required",
+    });
+    const branch = (await story.status(runId)).run.branch;
+    const nodeId = github.pulls.find((pull) => pull.head === branch)?.node_id ?? "?";
+    const ready = () =>
+      published.find((entry) => entry.kind === "graphql" && entry.body.includes(`"${nodeId}"`));
+    await sleep(1_000);
+    expect(ready(), "ready for review before the implementation was approved").toBeUndefined();
+    expect((await story.status(runId)).run.state).toBe("awaiting_approval");
+
+    await approveByReview("implementation_approved", 3);
+    await story.waitForState(runId, "completed", 60_000);
+    await story.waitFor("the pull request marked ready", async () => ready());
+    await story.waitFor("publishing to settle", async () => {
+      const jobs = await story.devflow.boss.findJobs("run-publish", { queued: true });
+      return jobs.every((job) => new Date(job.startAfter).getTime() > Date.now() + 60_000);
+    });
+    await sleep(500);
+    const writes = calls.filter(
+      (call) => call.includes(`/repos/${repository}/`) && !call.startsWith("GET "),
+    );
+    // Three phases, three gates, REST writes: the reaction, the pull request, a check
+    // per phase and an update for each decided gate (6), the summary check, the status
+    // comment and its final words, the report. (Ready for review is GraphQL.) A gate
+    // costs one write more than a phase without one: its decision.
+    expect(writes.length, writes.join("\n")).toBeLessThanOrEqual(12);
   }, 240_000);
 });
