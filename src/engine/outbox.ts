@@ -12,6 +12,7 @@ export const QUEUES = {
   publishRun: "run-publish",
   deadLetter: "jobs-dead-letter",
   reconcileDeliveries: "deliveries-reconcile",
+  finishBranch: "run-finish-branch",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -48,6 +49,7 @@ export type SweepPayload = { reason: string };
  */
 export type ProcessDeliveryPayload = { deliveryIds: string[] } | { deliveryId: string };
 export type PublishRunPayload = { runId: string };
+export type FinishBranchPayload = { runId: string };
 
 export interface QueuePayloads {
   "run-advance": AdvanceRunPayload;
@@ -59,4 +61,5 @@ export interface QueuePayloads {
   "run-publish": PublishRunPayload;
   "jobs-dead-letter": Record<string, unknown>;
   "deliveries-reconcile": ReconcileDeliveriesPayload;
+  "run-finish-branch": FinishBranchPayload;
 }

@@ -35,6 +35,8 @@ export interface StartRunInput {
   repositoryCap?: number;
   /** Gates of the template this run goes without (their phases complete when they succeed). */
   skipGates?: string[];
+  /** Keep the run's directory in the tree when it completes (by default its last commit takes it out). */
+  keepArtifactsInTree?: boolean;
 }
 
 /** The gate on development@1's implementation phase, which a repository may turn off. */
@@ -244,6 +246,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         issue: input.issueNumber,
         template: templateId,
         branch: run.branch,
+        ...(input.keepArtifactsInTree === true ? { keepArtifactsInTree: true } : {}),
       },
       "created",
     );

@@ -13,6 +13,7 @@ export interface RepoConfig {
   budgets?: { costUsdPerRun?: number };
   caps?: { activeRuns?: number };
   gates?: { implementation?: boolean };
+  artifacts?: { keepInTree?: boolean };
 }
 
 export const REPO_CONFIG_PATH = ".github/devflow.yml";

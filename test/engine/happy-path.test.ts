@@ -128,7 +128,7 @@ describe("a development@1 run", () => {
     expect(events.at(-1)?.type).toBe("report.written");
 
     const report = completed.report;
-    expect(report?.path).toBe(`.devflow/runs/${runId}/.report.md`);
+    expect(report?.path).toBe(`.devflow/runs/${runId}/report.md`);
     expect(h.devflow.registry.validate("common/final-report@1", report?.json)).toEqual({
       ok: true,
     });

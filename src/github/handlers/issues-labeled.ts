@@ -120,6 +120,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       ...(config.config.gates?.implementation === false
         ? { skipGates: [IMPLEMENTATION_GATE] }
         : {}),
+      ...(config.config.artifacts?.keepInTree === true ? { keepArtifactsInTree: true } : {}),
     });
     // The first thing a person sees, without waiting for the run's first publish.
     if (!started.replayed) {
