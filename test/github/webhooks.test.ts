@@ -13,7 +13,7 @@ import {
   startGitHubServer,
 } from "../../src/github/start-github-server.ts";
 import { type FakeGitHub, fakeGitHub, type Publication } from "../helpers/fake-github.ts";
-import { createBareRemote } from "../helpers/git-fixtures.ts";
+import { createBareRemote, git } from "../helpers/git-fixtures.ts";
 import {
   API,
   APP_ID,
@@ -829,6 +829,19 @@ describe("the whole story", () => {
         story,
       );
     };
+    await story.waitForGate(runId, "spec_approved");
+    // The person at the spec gate reads the spec on its check.
+    const specCheck = await story.waitFor("the spec's check", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "check" &&
+          entry.repository === repository &&
+          entry.body.includes('"name":"devflow / spec"'),
+      ),
+    );
+    const specOutput = (JSON.parse(specCheck.body) as { output: { text?: string } }).output;
+    expect(specOutput.text).toContain("## Acceptance criteria");
+    expect(specOutput.text).toContain("## Open questions");
     await approveByReview("spec_approved", 1);
     await approveByReview("phase_plan_approved", 2);
     const gate = await story.waitForGate(runId, "implementation_approved");
@@ -854,7 +867,47 @@ describe("the whole story", () => {
 
     await approveByReview("implementation_approved", 3);
     await story.waitForState(runId, "completed", 60_000);
-    await story.waitFor("the pull request marked ready", async () => ready());
+    const marked = await story.waitFor("the pull request marked ready", async () => ready());
+    // The body, rewritten in the same request, leads with what was built.
+    const { variables } = JSON.parse(marked.body) as { variables: { body: string } };
+    expect(variables.body).toMatch(/^Closes #\d+\n\n## What was built\n/);
+    expect(variables.body).toContain("### Tests");
+    const finished = (await story.status(runId)).finishedBranch;
+    expect(finished).toMatchObject({ tidied: true, reportCommit: expect.any(String) });
+    // The report and the artifacts are in the report's commit; the head has none of them.
+    const directory = `.devflow/runs/${runId}`;
+    const atReport = git(
+      remote,
+      "ls-tree",
+      "--name-only",
+      finished?.reportCommit ?? "",
+      `${directory}/`,
+    );
+    expect(atReport.split("\n")).toEqual(
+      expect.arrayContaining([
+        `${directory}/report.md`,
+        `${directory}/report.json`,
+        `${directory}/spec.json`,
+      ]),
+    );
+    const reportJson = JSON.parse(
+      git(remote, "show", `${finished?.reportCommit}:${directory}/report.json`),
+    );
+    expect(reportJson).toMatchObject({
+      status: "completed",
+      work: { summary: expect.any(String) },
+    });
+    expect(git(remote, "rev-parse", `refs/heads/${branch}`).trim()).toBe(finished?.headCommit);
+    expect(git(remote, "ls-tree", "-r", "--name-only", branch)).not.toContain(".devflow/runs/");
+    const reportComment = await story.waitFor("the report comment", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "comment" && entry.body.startsWith(`<!-- devflow-report:${runId} -->`),
+      ),
+    );
+    expect(reportComment.body).toContain("## What was built");
+    expect(reportComment.body).toContain(`in commit ${finished?.reportCommit}`);
+    expect(reportComment.body).toMatch(/\| implement \| completed \| 1 \| [\d.]+ s \| [\d.]+ s \|/);
     await story.waitFor("publishing to settle", async () => {
       const jobs = await story.devflow.boss.findJobs("run-publish", { queued: true });
       return jobs.every((job) => new Date(job.startAfter).getTime() > Date.now() + 60_000);
