@@ -2,14 +2,31 @@ import { and, asc, count, eq, notInArray, sql } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
 import { runs, TERMINAL_RUN_STATES } from "../db/schema/index.ts";
 import { advanceLocked } from "./advance-locked.ts";
-import { lockRun } from "./run-transition.ts";
+import { QUEUES } from "./outbox.ts";
+import { lockRun, type Transition } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
 
 /** Admission decisions are serialised on this advisory lock; nothing else takes it. */
 const ADMISSION_LOCK = 7_240_001;
 
-/** Runs that hold none of the active-run slots. */
-const NOT_ACTIVE = ["queued", ...TERMINAL_RUN_STATES] as const;
+/**
+ * Runs that hold none of the active-run slots: queued, over, and parked — waiting
+ * at a gate for a person, or paused. The caps count runs whose agents work or are
+ * about to (planning, executing); a few forgotten runs at their gates must not
+ * block everyone. A parked run a person moves on goes on at once, even when that
+ * takes the count past a cap (a decision is not queued behind newcomers); new
+ * runs then wait until the count is under the cap again (docs/engine.md).
+ */
+const NOT_ACTIVE = ["queued", "paused", "awaiting_approval", ...TERMINAL_RUN_STATES] as const;
+
+/** A run that just parked frees its slot: admission looks at the queue. */
+export async function onParked(t: Transition): Promise<void> {
+  await t.enqueue(
+    QUEUES.admitRuns,
+    { reason: `run ${t.run.id} ${t.run.state}` },
+    { singletonKey: "admit-on-park" },
+  );
+}
 
 export async function takeAdmissionLock(tx: Tx): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(${ADMISSION_LOCK})`);
@@ -57,21 +74,61 @@ function repositoryLimit(deps: EngineDeps, own: number | null): number {
   return Math.min(deps.limits.maxActiveRunsPerRepository, own ?? Number.POSITIVE_INFINITY);
 }
 
-/** Why a run that was just created has to wait, for its `run.queued` event and issue comment. */
-export async function queueReason(
+/** Where a queued run stands: its place in the queue, and the cap that holds it, with the numbers. */
+export interface QueuePlace {
+  /** 1 for the next run to be admitted. */
+  position: number;
+  cap: "global" | "repository";
+  active: number;
+  limit: number;
+  reason: string;
+}
+
+/**
+ * Why a queued run waits: its position among queued runs (oldest first) and which
+ * cap holds it — its repository's when that one is full, devflow's otherwise.
+ */
+export async function queuePlace(
   tx: Tx,
   deps: EngineDeps,
-  repository: string,
-  repositoryCap: number | null = null,
-): Promise<{ reason: string; position: number }> {
-  const [ahead] = await tx.select({ n: count() }).from(runs).where(eq(runs.state, "queued"));
+  run: { repository: string; repositoryCap: number | null; createdAt: Date; id: string },
+): Promise<QueuePlace> {
+  const [ahead] = await tx
+    .select({ n: count() })
+    .from(runs)
+    .where(
+      and(
+        eq(runs.state, "queued"),
+        // The row's own timestamp (a Date would lose its microseconds).
+        sql`(${runs.createdAt}, ${runs.id}) <= (select r.created_at, r.id from runs r where r.id = ${run.id})`,
+      ),
+    );
   const [inRepository] = await tx
     .select({ n: count() })
     .from(runs)
-    .where(and(eq(runs.repository, repository), notInArray(runs.state, [...NOT_ACTIVE])));
-  const reason =
-    (inRepository?.n ?? 0) >= repositoryLimit(deps, repositoryCap)
-      ? `${repository} already has ${inRepository?.n} active runs (limit ${repositoryLimit(deps, repositoryCap)})`
-      : `devflow already has its limit of ${deps.limits.maxActiveRuns} active runs`;
-  return { reason, position: ahead?.n ?? 1 };
+    .where(and(eq(runs.repository, run.repository), notInArray(runs.state, [...NOT_ACTIVE])));
+  const [everywhere] = await tx
+    .select({ n: count() })
+    .from(runs)
+    .where(notInArray(runs.state, [...NOT_ACTIVE]));
+  const position = Math.max(1, ahead?.n ?? 1);
+  const repositoryActive = inRepository?.n ?? 0;
+  const ownLimit = repositoryLimit(deps, run.repositoryCap);
+  if (repositoryActive >= ownLimit) {
+    return {
+      position,
+      cap: "repository",
+      active: repositoryActive,
+      limit: ownLimit,
+      reason: `${run.repository} has ${repositoryActive} active runs, its limit is ${ownLimit}`,
+    };
+  }
+  const active = everywhere?.n ?? 0;
+  return {
+    position,
+    cap: "global",
+    active,
+    limit: deps.limits.maxActiveRuns,
+    reason: `devflow has ${active} active runs, its limit is ${deps.limits.maxActiveRuns}`,
+  };
 }

@@ -9,6 +9,7 @@ import {
   runs,
 } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
+import { type QueuePlace, queuePlace } from "./admission.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
 import { QUEUES } from "./outbox.ts";
 import type { FinishedBranch } from "./record-branch-finished.ts";
@@ -33,6 +34,8 @@ export interface RunStatus {
   finishedBranch: FinishedBranch | null;
   /** A run whose branch is still being finished: the publisher holds its last words till then. */
   branchFinishing: boolean;
+  /** A queued run's place in the queue and the cap that holds it; null for any other run. */
+  queue: QueuePlace | null;
   /** Each phase's latest artifact (its latest valid one when it has one), by phase id. */
   artifacts: Map<string, PhaseArtifact>;
 }
@@ -117,6 +120,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         finishedBranch,
         branchFinishing,
         artifacts: latest,
+        queue: run.state === "queued" ? await queuePlace(tx, deps, run) : null,
       };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },

@@ -1,6 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { phaseAttempts, runnerExecutions } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
+import { onParked } from "./admission.ts";
 import { QUEUES } from "./outbox.ts";
 import { withRun } from "./run-transition.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
@@ -54,6 +55,7 @@ export async function pauseRun(
             .returning({ id: runnerExecutions.id });
     const from = t.run.state;
     await t.updateRun({ state: "paused", pausedFromState: from });
+    await onParked(t);
     await t.emit(
       "run.paused",
       {

@@ -7,6 +7,7 @@ import {
   phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
+import { onParked } from "./admission.ts";
 import type { HumanGateKey } from "./human-gates.ts";
 import { QUEUES } from "./outbox.ts";
 import type { Transition } from "./run-transition.ts";
@@ -173,6 +174,7 @@ export async function awaitApproval(
     })
     .returning({ id: approvalRequests.id });
   await t.updateRun({ state: "awaiting_approval" });
+  await onParked(t);
   await t.emit(
     "approval.requested",
     {
@@ -214,6 +216,7 @@ export async function raiseHumanGate(
     `${request?.id}`,
   );
   await t.updateRun({ state: "paused", pausedFromState: phase.runState });
+  await onParked(t);
   await t.emit(
     "run.paused",
     { reason: gateKey, pausedFromState: phase.runState },

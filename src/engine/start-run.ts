@@ -10,7 +10,7 @@ import {
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
 import type { TemplateDefinition } from "../registry/types.ts";
-import { admitQueued, queueReason, takeAdmissionLock } from "./admission.ts";
+import { admitQueued, queuePlace, takeAdmissionLock } from "./admission.ts";
 import { inTransaction, lockRun } from "./run-transition.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
 
@@ -256,13 +256,8 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
       const [now] = await tx.select({ state: runs.state }).from(runs).where(eq(runs.id, run.id));
       return { runId: run.id, state: now?.state ?? "planning", replayed: false };
     }
-    const { reason, position } = await queueReason(
-      tx,
-      deps,
-      input.repository,
-      input.repositoryCap ?? null,
-    );
-    await t.emit("run.queued", { reason, position }, "queued");
+    const place = await queuePlace(tx, deps, run);
+    await t.emit("run.queued", { ...place }, "queued");
     await t.flush();
     return { runId: run.id, state: "queued" as const, replayed: false };
   });

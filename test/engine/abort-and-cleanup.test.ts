@@ -115,7 +115,7 @@ describe("abort and runner cleanup", () => {
     });
     const status = await h.status(runId);
     expect(status.run.state).toBe("aborted");
-    expect(status.report?.path).toMatch(/\.report\.md$/);
+    expect(status.report?.path).toMatch(/\/report\.md$/);
   });
 
   it("scenario 20: the transcript is captured before the execution is disposed", async () => {
@@ -196,7 +196,7 @@ describe("abort and runner cleanup", () => {
     await h.decide(runId, gate.id, "reject");
     const status = await h.status(runId);
     expect(status.run.state).toBe("failed");
-    expect(status.report?.path).toMatch(/\.report\.md$/);
+    expect(status.report?.path).toMatch(/\/report\.md$/);
     const [failure] = await h.waitForEvents(runId, "cleanup.failed");
     expect(failure?.payload).toMatchObject({ code: "runner_stop_failed" });
     expect(failure?.seq).toBeGreaterThan(

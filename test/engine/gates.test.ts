@@ -116,7 +116,7 @@ describe("gates, pause and resume", () => {
     });
     const failed = await h.status(runId);
     expect(failed.run.state).toBe("failed");
-    expect(failed.report?.path).toMatch(/\.report\.md$/);
+    expect(failed.report?.path).toMatch(/\/report\.md$/);
     expect(failed.report?.json).toMatchObject({
       status: "failed",
       failure: { category: "invalid_artifact", code: "artifact_invalid_after_repair" },

@@ -119,14 +119,17 @@ describe("starting runs", () => {
 });
 
 describe("active-run caps (scenario 7, differs: runs over the cap are queued, not rejected)", () => {
-  it("scenario 7 (differs: queued, not rejected): a run over the global cap is queued, says why, and starts FIFO as slots free", async () => {
+  // Agents that keep working hold their slots; runs parked at a gate hold none.
+  const working = { spec: "timeout" as const };
+
+  it("scenario 7 (differs: queued, not rejected): a run over the global cap is queued, says why and where, and starts FIFO as slots free", async () => {
     const capped = await startHarness({
       limits: { maxActiveRuns: 2, maxActiveRunsPerRepository: 10 },
     });
     try {
       const started = [];
       for (let i = 0; i < 5; i += 1) {
-        started.push(await capped.start({ repository: `acme/repo-${i}` }));
+        started.push(await capped.start({ repository: `acme/repo-${i}`, scenarios: working }));
       }
       expect(started.map((s) => s.state)).toEqual([
         "executing",
@@ -138,19 +141,24 @@ describe("active-run caps (scenario 7, differs: runs over the cap are queued, no
       const [queuedEvent] = await capped.waitForEvents(started[2]?.runId ?? "", "run.queued");
       expect(queuedEvent?.payload).toMatchObject({
         position: 1,
-        reason: expect.stringContaining("limit of 2 active runs"),
+        cap: "global",
+        active: 2,
+        limit: 2,
+        reason: "devflow has 2 active runs, its limit is 2",
       });
       const [, , third, fourth, fifth] = started.map((s) => s.runId);
       if (third === undefined || fourth === undefined || fifth === undefined)
         throw new Error("runs missing");
+      expect((await capped.status(fifth)).queue).toMatchObject({ position: 3, cap: "global" });
 
       await capped.engine.abortRun({ runId: started[1]?.runId ?? "", reason: "free a slot" });
-      await capped.waitForGate(third, "spec_approved");
+      await capped.waitForState(third, "executing");
       expect((await capped.status(fourth)).run.state).toBe("queued");
-      expect((await capped.status(fifth)).run.state).toBe("queued");
+      // Positions move up as the queue drains.
+      expect((await capped.status(fifth)).queue).toMatchObject({ position: 2 });
 
       await capped.engine.abortRun({ runId: started[0]?.runId ?? "", reason: "free a slot" });
-      await capped.waitForGate(fourth, "spec_approved");
+      await capped.waitForState(fourth, "executing");
       expect((await capped.status(fifth)).run.state).toBe("queued");
       const [admitted] = await capped.waitForEvents(fourth, "run.admitted");
       expect(admitted?.payload).toMatchObject({ waitedMs: expect.any(Number) });
@@ -159,6 +167,35 @@ describe("active-run caps (scenario 7, differs: runs over the cap are queued, no
       await capped.engine.abortRun({ runId: fifth, reason: "not needed" });
       expect((await capped.status(fifth)).run.state).toBe("aborted");
       expect((await capped.status(fifth)).report?.json).toMatchObject({ status: "aborted" });
+      for (const runId of [third, fourth]) await capped.engine.abortRun({ runId, reason: "done" });
+    } finally {
+      await capped.stop();
+    }
+  });
+
+  it("a run parked at a gate holds no slot: a new run starts under the cap, the next one waits", async () => {
+    const capped = await startHarness({
+      limits: { maxActiveRuns: 1, maxActiveRunsPerRepository: 10 },
+    });
+    try {
+      const parked = await capped.start({ repository: "acme/p1" });
+      await capped.waitForGate(parked.runId, "spec_approved");
+      const next = await capped.start({ repository: "acme/p2", scenarios: working });
+      expect(next.state).toBe("executing");
+      const waiting = await capped.start({ repository: "acme/p3" });
+      expect(waiting.state).toBe("queued");
+      expect((await capped.status(waiting.runId)).queue).toMatchObject({
+        position: 1,
+        cap: "global",
+        active: 1,
+        limit: 1,
+      });
+      // A person moves the parked run on: it goes on at once, over the cap.
+      await capped.approve(parked.runId, "spec_approved");
+      await capped.waitForGate(parked.runId, "phase_plan_approved");
+      await capped.engine.abortRun({ runId: next.runId, reason: "free the slot" });
+      await capped.waitForGate(waiting.runId, "spec_approved");
+      await capped.engine.abortRun({ runId: parked.runId, reason: "done" });
     } finally {
       await capped.stop();
     }
@@ -169,18 +206,18 @@ describe("active-run caps (scenario 7, differs: runs over the cap are queued, no
       limits: { maxActiveRuns: 10, maxActiveRunsPerRepository: 1 },
     });
     try {
-      const a1 = await capped.start({ repository: "acme/a" });
+      const a1 = await capped.start({ repository: "acme/a", scenarios: working });
       const a2 = await capped.start({ repository: "acme/a" });
-      const b1 = await capped.start({ repository: "acme/b" });
+      const b1 = await capped.start({ repository: "acme/b", scenarios: working });
       expect([a1.state, a2.state, b1.state]).toEqual(["executing", "queued", "executing"]);
       const [queued] = await capped.waitForEvents(a2.runId, "run.queued");
       expect(queued?.payload).toMatchObject({
-        reason: expect.stringContaining("acme/a already has 1 active runs"),
+        cap: "repository",
+        reason: "acme/a has 1 active runs, its limit is 1",
       });
-      await capped.approve(a1.runId, "spec_approved");
-      await capped.approve(a1.runId, "phase_plan_approved");
-      await capped.waitForState(a1.runId, "completed");
+      await capped.engine.abortRun({ runId: a1.runId, reason: "free the slot" });
       await capped.waitForGate(a2.runId, "spec_approved");
+      await capped.engine.abortRun({ runId: b1.runId, reason: "done" });
     } finally {
       await capped.stop();
     }
@@ -193,12 +230,18 @@ describe("a repository's own cap (caps.activeRuns in .github/devflow.yml)", () =
       limits: { maxActiveRuns: 10, maxActiveRunsPerRepository: 10 },
     });
     try {
-      const first = await capped.start({ repository: "acme/small", repositoryCap: 1 });
+      const first = await capped.start({
+        repository: "acme/small",
+        repositoryCap: 1,
+        scenarios: { spec: "timeout" },
+      });
       const second = await capped.start({ repository: "acme/small", repositoryCap: 1 });
       expect([first.state, second.state]).toEqual(["executing", "queued"]);
       const [queued] = await capped.waitForEvents(second.runId, "run.queued");
       expect(queued?.payload).toMatchObject({
-        reason: "acme/small already has 1 active runs (limit 1)",
+        cap: "repository",
+        limit: 1,
+        reason: "acme/small has 1 active runs, its limit is 1",
       });
       await capped.engine.abortRun({ runId: first.runId, reason: "free the slot" });
       await capped.waitForGate(second.runId, "spec_approved");

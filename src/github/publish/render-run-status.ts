@@ -62,7 +62,9 @@ export function renderRunSummary(
   const next =
     gate?.kind === "human_required"
       ? `A person must decide: ${gate.reason ?? gate.gateKey}.`
-      : NEXT_STEP[run.state];
+      : status.queue !== null
+        ? `Waiting in the queue, position ${status.queue.position}: ${status.queue.reason} (the ${status.queue.cap === "repository" ? "repository's" : "global"} cap). Runs waiting at a gate or paused do not count; this one starts when a slot frees.`
+        : NEXT_STEP[run.state];
   if (next !== undefined) lines.push(next, "");
   if (run.failure !== null && (run.state === "failed" || run.state === "aborted")) {
     lines.push(`**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`, "");
