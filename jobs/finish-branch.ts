@@ -82,7 +82,7 @@ export function createFinishBranchHandler({
       const reportCommit = await workspace.commit({
         runId,
         phaseKey: "report",
-        attempt: 1,
+        attempt: status.revisions + 1,
         title: `report (${run.state})`,
         body: `The run's report, next to its artifacts.`,
         forceAdd: [reportPath(runId), reportJsonPath(runId)],
@@ -95,7 +95,7 @@ export function createFinishBranchHandler({
           (await workspace.commit({
             runId,
             phaseKey: "tidy",
-            attempt: 1,
+            attempt: status.revisions + 1,
             title: "take the run's files out of the tree",
             body: `Every artifact of this run stays in the branch's history${reportCommit === null ? "" : `, at ${reportCommit}`}.`,
           })) ?? reportCommit;

@@ -22,6 +22,7 @@ import { recordBranchFinished } from "./record-branch-finished.ts";
 import { recordPhaseResult } from "./record-phase-result.ts";
 import { recordPullRequest } from "./record-pull-request.ts";
 import { resumeRun } from "./resume-run.ts";
+import { reviseRun } from "./revise-run.ts";
 import { signalApproval } from "./signal-approval.ts";
 import { startRun } from "./start-run.ts";
 import { supersedeAttempt } from "./supersede-attempt.ts";
@@ -55,6 +56,7 @@ export function createEngine(deps: EngineDeps) {
     signalApproval: bind(deps, signalApproval),
     pauseRun: bind(deps, pauseRun),
     resumeRun: bind(deps, resumeRun),
+    reviseRun: bind(deps, reviseRun),
     abortRun: bind(deps, abortRun),
     advanceRun: bind(deps, advanceRun),
     admitQueuedRuns: bind(deps, admitQueuedRuns),

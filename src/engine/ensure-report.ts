@@ -4,6 +4,7 @@ import { DevflowError } from "../errors.ts";
 import { buildFinalReport, reportPath } from "../report/build-final-report.ts";
 import { renderReportMarkdown } from "../report/render-report-markdown.ts";
 import { QUEUES } from "./outbox.ts";
+import { endingKey, revisionCount } from "./revise-run.ts";
 import type { Transition } from "./run-transition.ts";
 
 /**
@@ -36,7 +37,11 @@ export async function ensureReport(t: Transition): Promise<void> {
     json: report,
     markdown: renderReportMarkdown(report),
   });
-  await t.emit("report.written", { status: t.run.state, path }, "report");
+  await t.emit(
+    "report.written",
+    { status: t.run.state, path },
+    endingKey("report", await revisionCount(t)),
+  );
   // A run with a branch on a remote gets its report committed there (and, once it
   // completed, its directory taken out of the tree); an aborted run's branch is left
   // as it was.

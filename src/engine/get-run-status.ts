@@ -1,4 +1,4 @@
-import { and, asc, desc, eq } from "drizzle-orm";
+import { and, asc, desc, eq, inArray } from "drizzle-orm";
 import {
   approvalRequests,
   artifacts,
@@ -34,6 +34,8 @@ export interface RunStatus {
   finishedBranch: FinishedBranch | null;
   /** A run whose branch is still being finished: the publisher holds its last words till then. */
   branchFinishing: boolean;
+  /** How many times people revised the run after it completed. */
+  revisions: number;
   /** A queued run's place in the queue and the cap that holds it; null for any other run. */
   queue: QueuePlace | null;
   /** Each phase's latest artifact (its latest valid one when it has one), by phase id. */
@@ -89,13 +91,21 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .from(artifacts)
         .where(eq(artifacts.runId, runId))
         .orderBy(asc(artifacts.createdAt), asc(artifacts.revision));
-      const [finished] = await tx
-        .select({ payload: runEvents.payload })
+      // The branch is finished for the run's latest ending: after its latest revision.
+      const endings = await tx
+        .select({ type: runEvents.type, seq: runEvents.seq, payload: runEvents.payload })
         .from(runEvents)
-        .where(and(eq(runEvents.runId, runId), eq(runEvents.type, "branch.finished")))
-        .orderBy(desc(runEvents.seq))
-        .limit(1);
-      const finishedBranch = (finished?.payload as FinishedBranch | undefined) ?? null;
+        .where(
+          and(
+            eq(runEvents.runId, runId),
+            inArray(runEvents.type, ["branch.finished", "run.revised"]),
+          ),
+        )
+        .orderBy(asc(runEvents.seq));
+      const revisions = endings.filter((event) => event.type === "run.revised").length;
+      const last = endings.at(-1);
+      const finishedBranch =
+        last?.type === "branch.finished" ? (last.payload as unknown as FinishedBranch) : null;
       const stuckAll = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
       const branchFinishing =
         isTerminal(run.state) &&
@@ -120,6 +130,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         finishedBranch,
         branchFinishing,
         artifacts: latest,
+        revisions,
         queue: run.state === "queued" ? await queuePlace(tx, deps, run) : null,
       };
     },

@@ -1,3 +1,4 @@
+import { endingKey, revisionCount } from "./revise-run.ts";
 import { withRun } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
 
@@ -22,7 +23,11 @@ export async function recordBranchFinished(
 ): Promise<{ changed: boolean }> {
   const { runId, ...finished } = input;
   return withRun(deps, runId, async (t) => {
-    const changed = await t.emit("branch.finished", { ...finished }, "finished");
+    const changed = await t.emit(
+      "branch.finished",
+      { ...finished },
+      endingKey("finished", await revisionCount(t)),
+    );
     return { changed };
   });
 }

@@ -10,6 +10,7 @@ import {
 } from "../db/schema/index.ts";
 import { ensureReport } from "./ensure-report.ts";
 import { QUEUES } from "./outbox.ts";
+import { endingKey, revisionCount } from "./revise-run.ts";
 import type { Transition } from "./run-transition.ts";
 
 /**
@@ -65,7 +66,11 @@ export async function terminateRun(
     failure,
     endedAt: new Date(),
   });
-  await t.emit(`run.${state}`, failure === null ? {} : { ...failure }, "terminal");
+  await t.emit(
+    `run.${state}`,
+    failure === null ? {} : { ...failure },
+    endingKey("terminal", await revisionCount(t)),
+  );
   await ensureReport(t);
   await t.enqueue(QUEUES.cleanupRun, { runId, reason: state });
   await t.enqueue(QUEUES.admitRuns, { reason: `run ${runId} ${state}` });

@@ -1,8 +1,19 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
-import { approvalRequests, artifacts, phaseAttempts, runPhases } from "../db/schema/index.ts";
+import {
+  approvalRequests,
+  artifacts,
+  phaseAttempts,
+  runEvents,
+  runPhases,
+} from "../db/schema/index.ts";
 import type { RunRow } from "../engine/types.ts";
-import { type FinalReport, type ImplementationWork, runDirectory } from "./final-report.ts";
+import {
+  type FinalReport,
+  type ImplementationWork,
+  type RevisionReport,
+  runDirectory,
+} from "./final-report.ts";
 
 function span(start: Date | null, end: Date | null): number | null {
   return start === null || end === null ? null : Math.max(0, end.getTime() - start.getTime());
@@ -63,6 +74,40 @@ export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport
   const implementation =
     lastValid("dev/implementation@1", lastPhase) ?? lastValid("dev/implementation@1");
   const spec = lastValid("dev/spec@1");
+  const revised = await tx
+    .select({ payload: runEvents.payload, at: runEvents.createdAt })
+    .from(runEvents)
+    .where(and(eq(runEvents.runId, run.id), eq(runEvents.type, "run.revised")))
+    .orderBy(asc(runEvents.seq));
+  const revisions: RevisionReport[] = revised.map(({ payload, at }) => {
+    const asked = payload as {
+      revision: number;
+      attempt: number;
+      actor: string | null;
+      asked: string;
+      phaseKey: string;
+    };
+    const phase = phases.find((row) => row.phaseKey === asked.phaseKey);
+    const attempt = attempts.find(
+      (row) => row.phaseId === phase?.id && row.attempt === asked.attempt,
+    );
+    const produced = artifactRows
+      .filter(
+        (artifact) =>
+          artifact.phaseId === phase?.id && artifact.attempt === asked.attempt && artifact.valid,
+      )
+      .at(-1)?.content as { summary?: unknown } | undefined;
+    return {
+      revision: asked.revision,
+      actor: asked.actor,
+      asked: asked.asked,
+      at: at.toISOString(),
+      attempt: asked.attempt,
+      summary: typeof produced?.summary === "string" ? produced.summary : null,
+      costUsd: attempt?.costUsd ?? null,
+      workingMs: attempt === undefined ? null : span(attempt.startedAt, attempt.endedAt),
+    };
+  });
 
   const unresolved: string[] = [];
   for (const approval of approvals) {
@@ -104,6 +149,7 @@ export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport
       valid: artifact.valid,
     })),
     unresolved,
+    ...(revisions.length === 0 ? {} : { revisions }),
     ...(implementation === undefined ? {} : { work: workOf(implementation) }),
     ...(spec === undefined
       ? {}

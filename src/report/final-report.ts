@@ -26,11 +26,25 @@ export interface FinalReport {
   unresolved: string[];
   /** What was built: the final implementation's artifact. */
   work?: ImplementationWork;
+  /** Revisions people asked for after the run completed. */
+  revisions?: RevisionReport[];
   /** The spec's open questions and risks. */
   openQuestions?: string[];
   risks?: string[];
   failure?: { category: string; code: string; message: string };
   totals: { durationMs: number; costUsd: number; attempts: number };
+}
+
+/** One revision of a completed run: what was asked, what changed, what it cost. */
+export interface RevisionReport {
+  revision: number;
+  actor: string | null;
+  asked: string;
+  at: string;
+  attempt: number;
+  summary: string | null;
+  costUsd: number | null;
+  workingMs: number | null;
 }
 
 /** The shape of a dev/implementation@1 artifact, as the report carries it. */

@@ -35,6 +35,18 @@ export function renderReportMarkdown(report: FinalReport): string {
     );
   }
   lines.push(...renderWork(report));
+  for (const revision of report.revisions ?? []) {
+    lines.push(
+      `## Revision ${revision.revision}${revision.actor === null ? "" : `, asked by @${revision.actor}`}`,
+      "",
+      `Asked ${revision.at}:`,
+      "",
+      ...revision.asked.split("\n").map((line) => `> ${line}`),
+      "",
+      `What changed (attempt ${revision.attempt}, ${seconds(revision.workingMs)}, ${dollars(revision.costUsd)}): ${revision.summary ?? "no valid implementation artifact."}`,
+      "",
+    );
+  }
   lines.push(
     "## Phases",
     "",

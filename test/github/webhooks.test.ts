@@ -1,10 +1,17 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import nock from "nock";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { phaseAttempts, runs, webhookDeliveries } from "../../src/db/schema/index.ts";
+import {
+  phaseAttempts,
+  runnerExecutions,
+  runs,
+  webhookDeliveries,
+} from "../../src/db/schema/index.ts";
 import { createGitHubAccess } from "../../src/github/github-access.ts";
 import { WEBHOOK_EVENTS } from "../../src/github/handlers/index.ts";
 import {
@@ -799,6 +806,119 @@ describe("the whole story", () => {
     // delivery reconciler's GET /app/hook/deliveries is the process's, not the run's.)
     expect(writes.length).toBeLessThanOrEqual(14);
     expect(requests.length).toBeLessThanOrEqual(20);
+  }, 240_000);
+
+  it("a completed run revised twice by Request-changes reviews with inline comments: each revision's prompt holds them, the PR goes draft and ready again, the report has both", async () => {
+    issue += 1;
+    const repository = "octo/revised";
+    github.repoConfig = "gates:\n  implementation: false\n";
+    const sent = await sendWebhook(
+      storyServer.port,
+      "issues",
+      labeled(issue, "alice", "devflow", "Add a widget.", repository),
+    );
+    const runId = (await processed(sent.id, story)).runId ?? "";
+    const pr = await story.waitFor(
+      "the pull request",
+      async () => (await story.status(runId)).run.pullRequestNumber ?? undefined,
+    );
+    let reviewId = 7000 + issue * 10;
+    const review = async (state: string, body: string) => {
+      reviewId += 1;
+      const payload = reviewPayload({
+        repository,
+        pullRequest: pr,
+        id: reviewId,
+        state,
+        body,
+        user: "bob",
+      });
+      return processed(
+        (await sendWebhook(storyServer.port, "pull_request_review", payload)).id,
+        story,
+      );
+    };
+    await story.waitForGate(runId, "spec_approved");
+    await review("approved", "Spec is right.");
+    await story.waitForGate(runId, "phase_plan_approved");
+    await review("approved", "Plan is right.");
+    await story.waitForState(runId, "completed", 60_000);
+    const nodeId = () => github.pulls.find((pull) => pull.number === pr)?.node_id ?? "?";
+    const mutations = () =>
+      published
+        .filter((entry) => entry.kind === "graphql" && entry.body.includes(`"${nodeId()}"`))
+        .map((entry) =>
+          entry.body.includes("convertPullRequestToDraft")
+            ? "draft"
+            : entry.body.includes("markPullRequestReadyForReview")
+              ? "ready"
+              : "other",
+        );
+    await story.waitFor("ready for review", async () => mutations().includes("ready") || undefined);
+
+    const prompts: string[] = [];
+    for (const [n, words] of [
+      [1, "Call it a gadget."],
+      [2, "And sort the list."],
+    ] as const) {
+      const line = 10 + n;
+      nock(API)
+        .get(`/repos/${repository}/pulls/${pr}/reviews/${reviewId + 1}/comments`)
+        .query(true)
+        .reply(200, [{ path: "src/widget.ts", line, body: `Inline note ${n}.` }]);
+      const outcome = await review("changes_requested", words);
+      expect(outcome.outcome).toBe(`changes_requested: revision ${n}`);
+      await story.waitFor(
+        `revision ${n} to complete`,
+        async () => {
+          const status = await story.status(runId);
+          return (
+            (status.run.state === "completed" &&
+              status.revisions === n &&
+              status.finishedBranch !== null &&
+              mutations().filter((m) => m === "ready").length === n + 1) ||
+            undefined
+          );
+        },
+        60_000,
+      );
+      // The attempt the revision started was given the review's words and inline comments.
+      const [attempt] = await story.db
+        .select()
+        .from(phaseAttempts)
+        .where(and(eq(phaseAttempts.runId, runId), eq(phaseAttempts.attempt, n + 1)));
+      expect(attempt?.feedback).toEqual({
+        source: "revision",
+        actor: "bob",
+        body: words,
+        comments: [{ path: "src/widget.ts", line, body: `Inline note ${n}.` }],
+      });
+      const [execution] = await story.db
+        .select({ id: runnerExecutions.id })
+        .from(runnerExecutions)
+        .where(eq(runnerExecutions.attemptId, attempt?.id ?? ""));
+      prompts.push(
+        readFileSync(join(story.executionsDir, execution?.id ?? "", "prompt.md"), "utf8"),
+      );
+    }
+    expect(prompts[1]).toContain("And sort the list.");
+    expect(prompts[1]).toContain("src/widget.ts");
+    expect(prompts[1]).toContain("Inline note 2.");
+    // Ready, then draft and ready again for each revision.
+    expect(mutations()).toEqual(["ready", "draft", "ready", "draft", "ready"]);
+    const report = (await story.status(runId)).report?.markdown ?? "";
+    expect(report).toContain("## Revision 1, asked by @bob");
+    expect(report).toContain("> Call it a gadget.");
+    expect(report).toContain("## Revision 2, asked by @bob");
+    expect(report).toContain("> And sort the list.");
+    const comment = await story.waitFor("the report comment with both revisions", async () =>
+      published
+        .filter((entry) => entry.body.startsWith(`<!-- devflow-report:${runId} -->`))
+        .find((entry) => entry.body.includes("## Revision 2")),
+    );
+    expect(comment.body).toContain("## Revision 1");
+    // A review on a run that is not completed, or a revise with nothing asked, changes nothing.
+    expect((await review("commented", "Nice.")).outcome).toBe("ignored: a commented review");
   }, 240_000);
 
   it("the implementation gate: the pull request is marked ready only once a person approves the implementation", async () => {

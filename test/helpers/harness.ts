@@ -73,13 +73,14 @@ export function testWorkspaces(
 export async function startHarness(options: HarnessOptions = {}) {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase());
   const runner = options.runner ?? createInProcessRunner();
+  const places = testWorkspaces(options.credentials, options.roots);
   const devflow: Devflow = await startDevflow({
     databaseUrl,
     limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000, ...options.limits },
     jobs: { ...TEST_JOB_SETTINGS, ...options.jobs },
     workers: options.workers ?? true,
     runner,
-    ...testWorkspaces(options.credentials, options.roots),
+    ...places,
     ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     ...(options.github === undefined ? {} : { github: options.github }),
     log: pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" }),
@@ -105,6 +106,8 @@ export async function startHarness(options: HarnessOptions = {}) {
 
   const harness = {
     devflow,
+    /** Where each execution's files are: `<executionsDir>/<execution id>/prompt.md`. */
+    executionsDir: places.executionsDir,
     engine,
     db,
     databaseUrl,

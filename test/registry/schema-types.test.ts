@@ -109,6 +109,18 @@ describe("types agree with their schemas", () => {
       },
       openQuestions: ["q"],
       risks: ["r"],
+      revisions: [
+        {
+          revision: 1,
+          actor: "bob",
+          asked: "Rename it.",
+          at: new Date(500).toISOString(),
+          attempt: 2,
+          summary: "Renamed.",
+          costUsd: null,
+          workingMs: 10,
+        },
+      ],
       failure: { category: "agent_error", code: "c", message: "m" },
       totals: { durationMs: 1000, costUsd: 0, attempts: 1 },
     };

@@ -10,6 +10,7 @@ export const COMMANDS = [
   "resume",
   "abort",
   "retry",
+  "revise",
   "status",
   "help",
 ] as const;
@@ -21,6 +22,7 @@ const HELP = `devflow commands, in a comment on the issue or its pull request:
 | \`/devflow approve\` | approve the gate the run waits at |
 | \`/devflow reject [why]\` | reject it: the run fails with a report |
 | \`/devflow retry [what to change]\` | run a phase whose attempts ran out again |
+| \`/devflow revise <what to change>\` | a completed run: run its implementation again with your words |
 | \`/devflow pause\` / \`/devflow resume\` | stop and continue the run |
 | \`/devflow abort [why]\` | end the run |
 | \`/devflow status\` | say where the run is |`;
@@ -114,6 +116,20 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
           seen: { at: new Date(comment.created_at) },
         });
         return { outcome: `${parsed.command}: ${gate.gateKey}`, runId: run.id };
+      }
+      case "revise": {
+        if (parsed.text === "") {
+          await reply(octokit, target, "Say what to change: `/devflow revise <what to change>`.");
+          return { outcome: "refused: revise without words", runId: run.id };
+        }
+        const { revision } = await engine.reviseRun({
+          runId: run.id,
+          key: clientToken,
+          actor: sender.login,
+          body: parsed.text,
+          source: "command",
+        });
+        return { outcome: `revise: revision ${revision}`, runId: run.id };
       }
       case "pause":
         await engine.pauseRun({ runId: run.id, actor: sender.login });

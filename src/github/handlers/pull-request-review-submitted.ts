@@ -25,7 +25,9 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
   });
   if (run === null) return { outcome: "ignored: not a devflow pull request" };
   const gate = await engine.pendingApproval(run.id);
-  if (gate === null || gate.kind !== "gate")
+  // Request changes on a completed run's pull request revises it.
+  const revise = gate === null && run.state === "completed" && state === "changes_requested";
+  if (!revise && (gate === null || gate.kind !== "gate"))
     return { outcome: "ignored: the run waits at no review gate", runId: run.id };
   const [owner, repo] = repository.full_name.split("/") as [string, string];
   const octokit = await github.octokitFor(installation.id);
@@ -75,6 +77,17 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
     "The review did not decide the gate",
     run.id,
     async () => {
+      if (revise || gate === null) {
+        const { revision } = await engine.reviseRun({
+          runId: run.id,
+          key: `review:${review.id}`,
+          actor: reviewer.login,
+          body: review.body ?? "",
+          comments,
+          source: "review",
+        });
+        return { outcome: `changes_requested: revision ${revision}`, runId: run.id };
+      }
       await engine.signalApproval({
         runId: run.id,
         approvalId: gate.id,

@@ -82,6 +82,23 @@ const openPullRequest: Step = async (p) => {
   p.pullRequestNumber = pullRequest.number;
 };
 
+/** A revised run's pull request goes back to draft while the implementation runs again. */
+const draftWhileRevising: Step = async (p) => {
+  if (
+    p.state.readyForReview !== true ||
+    p.status.run.state === "completed" ||
+    isTerminal(p.status.run.state) ||
+    p.state.pullRequestNodeId === undefined
+  )
+    return;
+  await p.octokit.graphql(
+    "mutation($id: ID!) { convertPullRequestToDraft(input: { pullRequestId: $id }) { pullRequest { isDraft } } }",
+    { id: p.state.pullRequestNodeId },
+  );
+  p.state.readyForReview = false;
+  await p.save();
+};
+
 /** Creates or updates one comment by its stored id; writes nothing when its text did not change. */
 async function reconcileComment(
   p: Publication,
@@ -215,6 +232,7 @@ const readyForReview: Step = async (p) => {
 const STEPS: Step[] = [
   react,
   openPullRequest,
+  draftWhileRevising,
   checkRuns,
   statusComment,
   reportComment,
