@@ -451,6 +451,85 @@ describe("steering a run from GitHub", () => {
     );
   });
 
+  it("/devflow retry and reject, the approvers list, and a bot's comment, review and button: each changes only what it should", async () => {
+    const { runId, gate, pr } = await runAtSpecGate();
+    const attempts = async () =>
+      (await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))).length;
+    // A bot steers nothing, whichever way it tries.
+    const botComment = comment(issue, "/devflow approve", "renovate[bot]");
+    botComment.sender.type = "Bot";
+    const fromBot = await sendWebhook(server.port, "issue_comment", botComment);
+    expect((await processed(fromBot.id)).outcome).toBe("ignored: a bot's comment");
+    const botReview = reviewPayload({
+      repository: REPO,
+      pullRequest: pr,
+      id: 800_000 + issue,
+      state: "approved",
+      body: "LGTM",
+      user: "dependabot[bot]",
+    });
+    botReview.review.user.type = "Bot";
+    const reviewedByBot = await sendWebhook(server.port, "pull_request_review", botReview);
+    expect((await processed(reviewedByBot.id)).outcome).toBe(
+      "refused: dependabot[bot] may not decide gates",
+    );
+    const click = gateClickPayload({
+      repository: REPO,
+      externalId: `devflow-gate:${gate.id}`,
+      sender: "github-actions[bot]",
+    });
+    click.sender.type = "Bot";
+    const clickedByBot = await sendWebhook(server.port, "check_run", click);
+    expect((await processed(clickedByBot.id)).outcome).toMatch(/^refused: github-actions\[bot\]/);
+    expect((await h.status(runId)).approvals.map((a) => a.state)).toEqual(["pending"]);
+    expect(await attempts()).toBe(1);
+
+    // /devflow retry runs the phase at the gate again with the words as feedback.
+    const retried = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow retry name the non-goals"),
+    );
+    expect((await processed(retried.id)).outcome).toBe("retry: spec_approved");
+    await h.waitForGate(runId, "spec_approved");
+    const [second] = (
+      await h.db.select().from(phaseAttempts).where(eq(phaseAttempts.runId, runId))
+    ).filter((attempt) => attempt.attempt === 2);
+    expect(second?.feedback).toMatchObject({ actor: "alice", body: "name the non-goals" });
+
+    // With approvers named, a writer who is not one is refused, and nothing changes.
+    github.repoConfig = "approvers: [bob]\n";
+    const notApprover = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow reject not like this"),
+    );
+    expect((await processed(notApprover.id)).outcome).toBe("refused: alice may not steer runs");
+    expect(comments.at(-1)?.body).toContain(
+      "only the approvers named in .github/devflow.yml (bob)",
+    );
+    expect((await h.status(runId)).run.state).toBe("awaiting_approval");
+    // An approver's reject fails the run, with the reason in its report.
+    const rejected = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow reject not like this", "bob"),
+    );
+    expect((await processed(rejected.id)).outcome).toBe("reject: spec_approved");
+    const failed = await h.waitForState(runId, "failed");
+    expect(failed.run.failure).toMatchObject({ code: "rejected" });
+    expect(failed.run.failure?.message).toContain("not like this");
+    expect(failed.report?.json).toMatchObject({ status: "failed" });
+    // A failed run is not revised: it says why.
+    const revise = await sendWebhook(
+      server.port,
+      "issue_comment",
+      comment(issue, "/devflow revise try again", "bob"),
+    );
+    expect((await processed(revise.id)).outcome).toBe("refused: run_not_completed");
+    expect(comments.at(-1)?.body).toContain("only a completed run can be revised");
+  });
+
   it("a review: Request changes reruns the phase with the body and inline comments; Approve approves", async () => {
     const { runId, pr } = await runAtSpecGate();
     const review = (state: string, id: number, body: string, user = "bob") =>
