@@ -15,7 +15,7 @@ function registryCopy(): string {
 describe("the registry", () => {
   it("loads the shipped schemas, templates and personas, each with a hash", () => {
     const registry = loadRegistry();
-    expect([...registry.templates.keys()]).toEqual(["development@1"]);
+    expect([...registry.templates.keys()]).toEqual(["bugfix@1", "development@1"]);
     expect([...registry.schemas.keys()]).toEqual(
       expect.arrayContaining([
         "dev/spec@1",
@@ -27,6 +27,7 @@ describe("the registry", () => {
       ]),
     );
     expect([...registry.personas.keys()].sort()).toEqual([
+      "bug-investigator@1",
       "implementer@1",
       "phase-planner@1",
       "reviewer@1",
