@@ -313,8 +313,8 @@ phases:
 
   it("what a label or a file cannot do: name a path, be huge, bring too many personas, or pick an unknown agent", async () => {
     const before = github.calls.length;
-    const escape = await label("devflow:../../secrets@1");
-    expect((await processed(escape.id)).outcome).toBe("refused: unknown_template");
+    const climbing = await label("devflow:../../secrets@1");
+    expect((await processed(climbing.id)).outcome).toBe("refused: unknown_template");
     expect(github.comments.at(-1)?.body).toContain(
       "unknown workflow template `../../secrets@1`: use one of `bugfix@1`, `development@1`",
     );
