@@ -1,3 +1,4 @@
+import { HUMAN_GATES } from "../engine/human-gates.ts";
 import type { TemplateDefinition } from "./types.ts";
 
 export interface CheckTemplateReferencesOptions {
@@ -12,8 +13,9 @@ export interface CheckTemplateReferencesOptions {
 /**
  * What a valid template must also get right: every role's persona exists (and
  * agent, when agents are given), phase keys are unique, every phase's role is
- * bound and its artifact schema known, and a plan-expanding phase produces a
- * plan. Returns the problems as `<json pointer>: <message>`; none when it is right.
+ * bound and its artifact schema known, a plan-expanding phase produces a plan,
+ * and no gate takes the name of one the engine raises itself (it would be
+ * decided by that gate's rules). Returns the problems as `<json pointer>: <message>`; none when it is right.
  */
 export function checkTemplateReferences({
   definition,
@@ -34,6 +36,8 @@ export function checkTemplateReferences({
   definition.phases.forEach((phase, index) => {
     if (keys.has(phase.key)) errors.push(`/phases/${index}/key: duplicate ${phase.key}`);
     keys.add(phase.key);
+    if (phase.gate !== undefined && Object.hasOwn(HUMAN_GATES, phase.gate))
+      errors.push(`/phases/${index}/gate: ${phase.gate} is a gate devflow raises itself`);
     if (definition.roles[phase.role] === undefined)
       errors.push(`/phases/${index}/role: role ${phase.role} is not bound in /roles`);
     if (!schemas.has(phase.artifact))

@@ -267,6 +267,20 @@ describe("templates from the repository", () => {
     expect(row).toMatchObject({ name: "bugfix", source: "templates/bugfix@1.yml" });
   });
 
+  it("the repository's config may make its own template what a plain devflow label starts", async () => {
+    github.repoConfig = "template: triage@1\n";
+    github.repoFiles[`${TEMPLATES}/triage@1.yml`] = TRIAGE;
+    github.repoFiles[`${PERSONAS}/triager@1.md`] = triager("Configured (tri-cfg).");
+    const started = await processed((await label("devflow")).id);
+    const [run] = await h.db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, started.runId ?? ""));
+    expect(run).toMatchObject({ templateName: "triage", templateVersion: 1 });
+    await h.waitForGate(started.runId ?? "", "assessment_approved");
+    expect(prompts(started.runId ?? "", "assess")[0]).toContain("Configured (tri-cfg).");
+  });
+
   it("an invalid repository template is reported on the issue with its JSON pointers, and starts nothing", async () => {
     github.repoFiles[`${TEMPLATES}/broken@1.yml`] = `name: broken
 version: 1

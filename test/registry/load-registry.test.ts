@@ -45,7 +45,7 @@ describe("the registry", () => {
     );
   });
 
-  it("stops on a template that names an unknown schema or an unbound role", () => {
+  it("stops on a template that names an unknown schema, an unbound role or a gate devflow raises itself", () => {
     const root = registryCopy();
     const file = join(root, "templates", "development@1.yml");
     const text = readFileSync(file, "utf8");
@@ -55,6 +55,10 @@ describe("the registry", () => {
     );
     writeFileSync(file, text.replace("role: spec_writer", "role: poet"));
     expect(() => loadRegistry({ root })).toThrow(/\/phases\/0\/role: role poet is not bound/);
+    writeFileSync(file, text.replace("gate: spec_approved", "gate: budget_exhausted"));
+    expect(() => loadRegistry({ root })).toThrow(
+      /\/phases\/0\/gate: budget_exhausted is a gate devflow raises itself/,
+    );
   });
 
   it("stops on a schema that is not valid JSON, or not a valid JSON Schema", () => {

@@ -117,7 +117,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       await reply(
         octokit,
         target,
-        `devflow did not start a new run: unknown workflow template \`${template}\`: use one of ${[...registry.templates.keys()].map((id) => `\`${id}\``).join(", ")}, or add \`${own.path}\` on \`${repository.default_branch}\`.`,
+        `devflow did not start a new run: unknown workflow template \`${template.replaceAll("`", "'")}\`: use one of ${[...registry.templates.keys()].map((id) => `\`${id}\``).join(", ")}, or add \`${own.path}\` on \`${repository.default_branch}\`.`,
       );
       return { outcome: "refused: unknown_template" };
     }
