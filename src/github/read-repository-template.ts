@@ -66,9 +66,10 @@ async function readFile(
     });
     if (Array.isArray(data) || data.type !== "file" || !("content" in data))
       return { kind: "bad", error: "/: not a file" };
-    if (data.size > maxBytes || data.content.length > (maxBytes * 4) / 3 + 1024)
-      return { kind: "bad", error: `/: larger than ${maxBytes / 1024} KiB` };
-    return { kind: "text", text: Buffer.from(data.content, "base64").toString("utf8") };
+    const tooBig = { kind: "bad", error: `/: larger than ${maxBytes / 1024} KiB` } as const;
+    if (data.size > maxBytes) return tooBig;
+    const bytes = Buffer.from(data.content, "base64");
+    return bytes.length > maxBytes ? tooBig : { kind: "text", text: bytes.toString("utf8") };
   } catch (error) {
     if ((error as { status?: number }).status === 404) return { kind: "missing" };
     throw error;
