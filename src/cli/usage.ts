@@ -42,7 +42,9 @@ export const TEMPLATES_USAGE = `Usage: devflow templates validate FILE...
 
 Checks workflow template files as devflow's start-up would: YAML, the
 registry/template@1 schema, the file name (<name>@<version>.yml), and every
-persona and artifact schema each one names. Problems are printed with the file
-and the JSON pointer of the field.
+persona and artifact schema each one names. A repository's own template
+(.github/devflow/templates/<name>@<version>.yml) may name the personas of
+.github/devflow/personas/ next to it: those are read and checked too. Problems
+are printed with the file and the JSON pointer of the field.
 
 Exit codes: 0 every file is valid, 1 a file is not, 2 wrong usage.`;

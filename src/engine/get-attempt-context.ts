@@ -67,12 +67,15 @@ export async function getAttemptContext(
   }
   const latest = new Map<string, (typeof valid)[number]>();
   for (const artifact of valid) latest.set(artifact.phaseId, artifact);
-  const persona = binding === undefined ? undefined : deps.registry.personas.get(binding.persona);
+  // What the run started with; a run from before bindings kept the text reads today's.
+  const persona =
+    binding?.personaBody ??
+    (binding === undefined ? undefined : deps.registry.personas.get(binding.persona)?.body);
   return {
     run,
     phase,
     attempt,
-    persona: persona?.body ?? "",
+    persona: persona ?? "",
     agent: binding?.agent ?? run.agentConfig.agent ?? null,
     budgetLeftUsd,
     earlierArtifacts: earlier.flatMap((candidate) => {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { and, count, eq, notInArray, or, sql } from "drizzle-orm";
+import { and, count, eq, isNull, notInArray, or, sql } from "drizzle-orm";
+import type { Tx } from "../db/client.ts";
 import {
   type RunAgentConfig,
   runBindings,
@@ -9,7 +10,7 @@ import {
   workflowTemplates,
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
-import type { TemplateDefinition } from "../registry/types.ts";
+import type { PersonaEntry, RepositoryTemplate, TemplateDefinition } from "../registry/types.ts";
 import { admitQueued, queuePlace, takeAdmissionLock } from "./admission.ts";
 import { inTransaction, lockRun } from "./run-transition.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
@@ -27,6 +28,11 @@ export interface StartRunInput {
   cloneUrl?: string;
   /** `name@version`; `development@1` when absent. */
   template?: string;
+  /**
+   * The repository's own template `template` names, read and checked by the
+   * caller; absent: `template` is a built-in one. The run stores and pins it.
+   */
+  repositoryTemplate?: RepositoryTemplate;
   agentConfig?: RunAgentConfig;
   startedBy?: string;
   /** What agents may cost this run, in US dollars; the engine's default when absent. */
@@ -62,7 +68,9 @@ function canonicalJson(value: unknown): string {
 }
 
 function inputHash(input: StartRunInput): string {
-  const { startKey: _ignored, ...rest } = input;
+  // A repository template is named by `template`: a replay that read a since-edited
+  // file is the same start, and returns the run that started.
+  const { startKey: _ignored, repositoryTemplate: _named, ...rest } = input;
   return createHash("sha256").update(canonicalJson(rest)).digest("hex");
 }
 
@@ -97,7 +105,13 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
   );
   assertInput(input.baseBranch.length > 0, "baseBranch must not be empty");
   const templateId = input.template ?? "development@1";
-  const entry = deps.registry.templates.get(templateId);
+  const own = input.repositoryTemplate;
+  assertInput(
+    own === undefined ||
+      (own.template.id === templateId && own.repositoryId === input.repositoryId),
+    "repositoryTemplate must be the template named by template, of the run's repository",
+  );
+  const entry = own?.template ?? deps.registry.templates.get(templateId);
   if (entry === undefined) {
     throw new DevflowError(`unknown workflow template ${templateId}`, {
       class: "human",
@@ -140,15 +154,10 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         },
       );
     }
-    const [template] = await tx
-      .select({ id: workflowTemplates.id, hash: workflowTemplates.hash })
-      .from(workflowTemplates)
-      .where(
-        and(
-          eq(workflowTemplates.name, entry.definition.name),
-          eq(workflowTemplates.version, entry.definition.version),
-        ),
-      );
+    const template =
+      own === undefined
+        ? await builtinTemplateRow(tx, entry.definition)
+        : await repositoryTemplateRow(tx, own);
     if (template === undefined || template.hash !== entry.hash) {
       throw new DevflowError(
         `template ${templateId} is not stored as loaded; run devflow migrate`,
@@ -210,12 +219,18 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
       .returning();
     if (run === undefined) throw new Error("insert into runs returned nothing");
     await tx.insert(runBindings).values(
-      Object.entries(definition.roles).map(([role, binding]) => ({
-        runId: run.id,
-        role,
-        persona: binding.persona,
-        agent: binding.agent ?? null,
-      })),
+      Object.entries(definition.roles).map(([role, binding]) => {
+        const persona: PersonaEntry | undefined =
+          own?.personas.get(binding.persona) ?? deps.registry.personas.get(binding.persona);
+        return {
+          runId: run.id,
+          role,
+          persona: binding.persona,
+          personaHash: persona?.hash ?? null,
+          personaBody: persona?.body ?? null,
+          agent: binding.agent ?? null,
+        };
+      }),
     );
     await tx.insert(runPhases).values(
       definition.phases.map((phase, index) => ({
@@ -261,4 +276,54 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
     await t.flush();
     return { runId: run.id, state: "queued" as const, replayed: false };
   });
+}
+
+/** The stored row of a built-in template, as `devflow migrate` stored it. */
+async function builtinTemplateRow(tx: Tx, definition: TemplateDefinition) {
+  const [row] = await tx
+    .select({ id: workflowTemplates.id, hash: workflowTemplates.hash })
+    .from(workflowTemplates)
+    .where(
+      and(
+        isNull(workflowTemplates.repositoryId),
+        eq(workflowTemplates.name, definition.name),
+        eq(workflowTemplates.version, definition.version),
+      ),
+    );
+  return row;
+}
+
+/** The row of a repository template's content, stored the first time a run uses it. */
+async function repositoryTemplateRow(tx: Tx, own: RepositoryTemplate) {
+  const { definition, hash, file } = own.template;
+  const scope = and(
+    eq(workflowTemplates.repositoryId, own.repositoryId),
+    eq(workflowTemplates.name, definition.name),
+    eq(workflowTemplates.version, definition.version),
+    eq(workflowTemplates.hash, hash),
+  );
+  await tx
+    .insert(workflowTemplates)
+    .values({
+      name: definition.name,
+      version: definition.version,
+      hash,
+      definition,
+      source: file,
+      repositoryId: own.repositoryId,
+    })
+    .onConflictDoNothing({
+      target: [
+        workflowTemplates.repositoryId,
+        workflowTemplates.name,
+        workflowTemplates.version,
+        workflowTemplates.hash,
+      ],
+      where: sql`${workflowTemplates.repositoryId} is not null`,
+    });
+  const [row] = await tx
+    .select({ id: workflowTemplates.id, hash: workflowTemplates.hash })
+    .from(workflowTemplates)
+    .where(scope);
+  return row;
 }

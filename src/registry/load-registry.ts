@@ -1,18 +1,14 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { parse as parseYaml } from "yaml";
 import { DevflowError } from "../errors.ts";
-import type {
-  PersonaDefinition,
-  PersonaEntry,
-  Registry,
-  RegistryEntry,
-  TemplateDefinition,
-} from "./types.ts";
+import { checkTemplateReferences } from "./check-template-references.ts";
+import { parsePersona } from "./parse-persona.ts";
+import { parseTemplate } from "./parse-template.ts";
+import type { PersonaEntry, Registry, RegistryEntry, TemplateDefinition } from "./types.ts";
 
 /** The folder that holds `schemas/` and `templates/` in this checkout. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -50,12 +46,6 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined): strin
         : "";
     return `${error.instancePath === "" ? "/" : error.instancePath}: ${error.message ?? error.keyword}${extra}`;
   });
-}
-
-function splitFrontMatter(file: string, text: string): { front: unknown; body: string } {
-  const match = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?([\s\S]*)$/.exec(text);
-  if (match === null) throw registryError(file, "a persona starts with a --- front matter block");
-  return { front: parseYaml(match[1] ?? ""), body: (match[2] ?? "").trim() };
 }
 
 /**
@@ -103,21 +93,17 @@ export function loadRegistry({ root = PROJECT_ROOT }: LoadRegistryOptions = {}):
       : { ok: false, errors: formatAjvErrors(validator.errors) };
   };
 
-  function checked<T>(schemaId: string, file: string, value: unknown): T {
-    const result = validate(schemaId, value);
-    if (!result.ok) throw registryError(file, result.errors.join("; "));
-    return value as T;
-  }
-
   const personas = new Map<string, PersonaEntry>();
   for (const file of listFiles(join(root, "templates", "personas"), ".md")) {
     const shown = relative(root, file);
-    const text = readFileSync(file, "utf8");
-    const { front, body } = splitFrontMatter(shown, text);
-    const definition = checked<PersonaDefinition>("registry/persona@1", shown, front);
-    const id = `${definition.name}@${definition.version}`;
-    if (!file.endsWith(`${id}.md`)) throw registryError(shown, `/: file name must be ${id}.md`);
-    personas.set(id, { id, file: shown, hash: sha256(text), definition, body });
+    const parsed = parsePersona({
+      text: readFileSync(file, "utf8"),
+      fileName: basename(file),
+      shown,
+      registry: { validate },
+    });
+    if (!parsed.ok) throw registryError(shown, parsed.errors.join("; "));
+    personas.set(parsed.entry.id, parsed.entry);
   }
 
   const templates = new Map<string, RegistryEntry<TemplateDefinition>>();
@@ -146,48 +132,13 @@ export function readTemplate(
   } catch (error) {
     throw registryError(shown, `cannot be read: ${(error as Error).message}`, error);
   }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text);
-  } catch (error) {
-    throw registryError(shown, `not valid YAML: ${(error as Error).message}`, error);
-  }
-  const result = registry.validate("registry/template@1", parsed);
-  if (!result.ok) throw registryError(shown, result.errors.join("; "));
-  const definition = parsed as TemplateDefinition;
-  const id = `${definition.name}@${definition.version}`;
-  if (!file.endsWith(`${id}.yml`)) throw registryError(shown, `/: file name must be ${id}.yml`);
-  checkTemplateReferences(shown, definition, registry.personas, registry.schemas);
-  return { id, file: shown, hash: sha256(text), definition };
-}
-
-function checkTemplateReferences(
-  file: string,
-  template: TemplateDefinition,
-  personas: ReadonlyMap<string, unknown>,
-  schemas: ReadonlyMap<string, unknown>,
-): void {
-  for (const [role, binding] of Object.entries(template.roles)) {
-    if (!personas.has(binding.persona)) {
-      throw registryError(file, `/roles/${role}/persona: unknown persona ${binding.persona}`);
-    }
-  }
-  const keys = new Set<string>();
-  template.phases.forEach((phase, index) => {
-    if (keys.has(phase.key))
-      throw registryError(file, `/phases/${index}/key: duplicate ${phase.key}`);
-    keys.add(phase.key);
-    if (template.roles[phase.role] === undefined) {
-      throw registryError(file, `/phases/${index}/role: role ${phase.role} is not bound in /roles`);
-    }
-    if (!schemas.has(phase.artifact)) {
-      throw registryError(file, `/phases/${index}/artifact: unknown schema ${phase.artifact}`);
-    }
-    if (phase.expandsPlan === true && phase.artifact !== "dev/phase-plan@1") {
-      throw registryError(
-        file,
-        `/phases/${index}/artifact: a phase that expands a plan produces dev/phase-plan@1`,
-      );
-    }
+  const parsed = parseTemplate({ text, fileName: basename(file), shown, registry });
+  if (!parsed.ok) throw registryError(shown, parsed.errors.join("; "));
+  const errors = checkTemplateReferences({
+    definition: parsed.entry.definition,
+    hasPersona: (id) => registry.personas.has(id),
+    schemas: registry.schemas,
   });
+  if (errors.length > 0) throw registryError(shown, errors.join("; "));
+  return parsed.entry;
 }

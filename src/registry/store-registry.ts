@@ -48,6 +48,8 @@ export async function storeRegistry({ db, registry }: { db: Db; registry: Regist
         })
         .onConflictDoUpdate({
           target: [workflowTemplates.name, workflowTemplates.version],
+          // The built-in row of that name: a repository's template of the same name is another row.
+          targetWhere: sql`${workflowTemplates.repositoryId} is null`,
           set: {
             hash: entry.hash,
             definition: entry.definition,

@@ -60,3 +60,15 @@ export interface Registry {
   /** Validates a value against a registered schema by id (e.g. `dev/spec@1`). */
   validate(schemaId: string, value: unknown): ValidationResult;
 }
+
+/**
+ * A repository's own template, read from `.github/devflow/templates/` on its
+ * default branch and checked as a built-in one is, with the repository's own
+ * personas it names (built-in personas it names are not here).
+ */
+export interface RepositoryTemplate {
+  /** GitHub's id of the repository: what scopes the template. */
+  repositoryId: number;
+  template: RegistryEntry<TemplateDefinition>;
+  personas: ReadonlyMap<string, PersonaEntry>;
+}

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
 import { afterEach, describe, expect, it } from "vitest";
@@ -73,6 +73,35 @@ describe("the devflow command line", () => {
     const missing = await runDevflow(["templates", "validate", join(dir, "none@1.yml")], {});
     expect(missing.code).toBe(1);
     expect(missing.stdout).toContain("cannot be read");
+  });
+
+  it("templates validate: a repository's template may name the personas next to it, which are checked too", async () => {
+    const root = tempDir("repository");
+    mkdirSync(join(root, ".github/devflow/templates"), { recursive: true });
+    mkdirSync(join(root, ".github/devflow/personas"), { recursive: true });
+    const template = join(root, ".github/devflow/templates/triage@1.yml");
+    writeFileSync(
+      template,
+      [
+        "name: triage",
+        "version: 1",
+        "description: Assess a report.",
+        "roles:",
+        "  triager: { persona: triager@1 }",
+        "phases:",
+        "  - { key: assess, title: Assessment, role: triager, artifact: dev/review@1 }",
+        "",
+      ].join("\n"),
+    );
+    const persona = join(root, ".github/devflow/personas/triager@1.md");
+    writeFileSync(persona, "---\nname: triager\nversion: 1\ndescription: Sorts.\n---\nSort.\n");
+    const valid = await runDevflow(["templates", "validate", template], {});
+    expect(valid.stdout).toContain("triage@1 (phases assess)");
+    expect(valid.code).toBe(0);
+    writeFileSync(persona, "---\nname: ../triager\nversion: 1\ndescription: Sorts.\n---\nSort.\n");
+    const broken = await runDevflow(["templates", "validate", template], {});
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/fail {2}.*triager@1\.md: \/name: must match pattern/);
   });
 
   it("doctor: every problem with its fix, exit 1; a sound configuration, exit 0", async () => {

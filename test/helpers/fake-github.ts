@@ -33,6 +33,8 @@ export interface FakeGitHub {
   permissions: Record<string, string>;
   /** `.github/devflow.yml` on the default branch; null: there is none. */
   repoConfig: string | null;
+  /** Files under `.github/devflow/` on the default branch, by path (`.github/devflow/templates/x@1.yml`). */
+  repoFiles: Record<string, string>;
   /** Pull requests opened, by head branch (GitHub allows one open pull request per head). */
   pulls: { number: number; head: string; node_id: string }[];
   /** GitHub's log of the app's webhook deliveries, newest first: every attempt and its answer. */
@@ -99,6 +101,25 @@ const ROUTES: Route[] = [
               content: Buffer.from(state.repoConfig).toString("base64"),
             },
           ],
+  },
+  {
+    method: "GET",
+    path: /^\/repos\/[^/]+\/[^/]+\/contents\/\.github(\/|%2F)devflow(\/|%2F)/,
+    answer: (state, parts) => {
+      const path = decodeURIComponent(parts.slice(5).join("/"));
+      const content = Object.hasOwn(state.repoFiles, path) ? state.repoFiles[path] : undefined;
+      if (content === undefined) return [404, { message: "Not Found" }];
+      return [
+        200,
+        {
+          type: "file",
+          path,
+          size: Buffer.byteLength(content),
+          encoding: "base64",
+          content: Buffer.from(content).toString("base64"),
+        },
+      ];
+    },
   },
   {
     method: "GET",
@@ -271,6 +292,7 @@ function newState(): FakeGitHub {
     published: [],
     permissions: { alice: "write", bob: "admin", mallory: "read" },
     repoConfig: null,
+    repoFiles: {},
     pulls: [],
     hookDeliveries: [],
     redeliveries: [],
@@ -280,7 +302,7 @@ function newState(): FakeGitHub {
 /**
  * GitHub's REST API as devflow uses it, answered by nock on API in this process.
  * Returns the live record of what was called and published; a test may change
- * `permissions` and `repoConfig`.
+ * `permissions`, `repoConfig` and `repoFiles`.
  */
 export function fakeGitHub(): FakeGitHub {
   const state = newState();

@@ -15,7 +15,7 @@ function registryCopy(): string {
 describe("the registry", () => {
   it("loads the shipped schemas, templates and personas, each with a hash", () => {
     const registry = loadRegistry();
-    expect([...registry.templates.keys()]).toEqual(["development@1"]);
+    expect([...registry.templates.keys()]).toEqual(["bugfix@1", "development@1"]);
     expect([...registry.schemas.keys()]).toEqual(
       expect.arrayContaining([
         "dev/spec@1",
@@ -27,6 +27,7 @@ describe("the registry", () => {
       ]),
     );
     expect([...registry.personas.keys()].sort()).toEqual([
+      "bug-investigator@1",
       "implementer@1",
       "phase-planner@1",
       "reviewer@1",
@@ -44,7 +45,7 @@ describe("the registry", () => {
     );
   });
 
-  it("stops on a template that names an unknown schema or an unbound role", () => {
+  it("stops on a template that names an unknown schema, an unbound role or a gate devflow raises itself", () => {
     const root = registryCopy();
     const file = join(root, "templates", "development@1.yml");
     const text = readFileSync(file, "utf8");
@@ -54,6 +55,10 @@ describe("the registry", () => {
     );
     writeFileSync(file, text.replace("role: spec_writer", "role: poet"));
     expect(() => loadRegistry({ root })).toThrow(/\/phases\/0\/role: role poet is not bound/);
+    writeFileSync(file, text.replace("gate: spec_approved", "gate: budget_exhausted"));
+    expect(() => loadRegistry({ root })).toThrow(
+      /\/phases\/0\/gate: budget_exhausted is a gate devflow raises itself/,
+    );
   });
 
   it("stops on a schema that is not valid JSON, or not a valid JSON Schema", () => {

@@ -1,6 +1,24 @@
-import { integer, jsonb, pgTable, text, timestamp, unique, uuid } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
 
-/** Workflow templates loaded from `templates/`, stored with the hash a run pins. */
+/**
+ * Workflow templates, stored with the hash a run pins. Built-in ones (from
+ * `templates/`, `repository_id` null) are one row per name and version, replaced
+ * when the file changes. A repository's own (`.github/devflow/templates/`) are
+ * scoped to it by GitHub's repository id and never replaced: one row per content
+ * a run started from, so a run keeps what it used whatever the repository's file
+ * says later, and no repository's template stands in for another's or a built-in.
+ */
 export const workflowTemplates = pgTable(
   "workflow_templates",
   {
@@ -10,9 +28,18 @@ export const workflowTemplates = pgTable(
     hash: text("hash").notNull(),
     definition: jsonb("definition").notNull(),
     source: text("source").notNull(),
+    /** GitHub's id of the repository whose template this is; null: built in. */
+    repositoryId: bigint("repository_id", { mode: "number" }),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [unique("workflow_templates_name_version").on(t.name, t.version)],
+  (t) => [
+    uniqueIndex("workflow_templates_builtin_name_version")
+      .on(t.name, t.version)
+      .where(sql`${t.repositoryId} is null`),
+    uniqueIndex("workflow_templates_repository_content")
+      .on(t.repositoryId, t.name, t.version, t.hash)
+      .where(sql`${t.repositoryId} is not null`),
+  ],
 );
 
 /** Agent personas loaded from `templates/personas/`. */

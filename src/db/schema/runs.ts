@@ -110,7 +110,10 @@ export const runs = pgTable(
   ],
 );
 
-/** Which persona (and agent) plays each role in a run; snapshotted at start. */
+/**
+ * Which persona (and agent) plays each role in a run; snapshotted at start, the
+ * persona's text included, so a run prompts with what it started with.
+ */
 export const runBindings = pgTable(
   "run_bindings",
   {
@@ -120,6 +123,9 @@ export const runBindings = pgTable(
       .references(() => runs.id, { onDelete: "cascade" }),
     role: text("role").notNull(),
     persona: text("persona").notNull(),
+    /** The persona file's hash and body when the run started (null on runs from before). */
+    personaHash: text("persona_hash"),
+    personaBody: text("persona_body"),
     agent: text("agent"),
   },
   (t) => [uniqueIndex("run_bindings_run_role").on(t.runId, t.role)],

@@ -1,8 +1,11 @@
 import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
 import { IMPLEMENTATION_GATE } from "../../engine/start-run.ts";
 import { isDevflowError } from "../../errors.ts";
+import type { RepositoryTemplate } from "../../registry/types.ts";
+import { invalidFilesMessage } from "../invalid-files-message.ts";
 import { mayAct } from "../may-act.ts";
 import { reactOnce } from "../publish/react-once.ts";
+import { readRepositoryTemplate } from "../read-repository-template.ts";
 import {
   configKey,
   REPO_CONFIG_PATH,
@@ -72,7 +75,9 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
     await reply(
       octokit,
       target,
-      `devflow did not start: \`${REPO_CONFIG_PATH}\` on \`${repository.default_branch}\` is invalid.\n\n${config.errors.map((error) => `- \`${error}\``).join("\n")}\n\nFix it and add the label again.`,
+      invalidFilesMessage(repository.default_branch, [
+        { path: REPO_CONFIG_PATH, errors: config.errors },
+      ]),
     );
     return { outcome: "refused: invalid repository config" };
   }
@@ -92,6 +97,33 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
     );
     return { outcome: `refused: ${sender.login} may not start runs` };
   }
+  // A built-in template costs no request; only another name is looked for in the repository.
+  let repositoryTemplate: RepositoryTemplate | undefined;
+  if (!registry.templates.has(template)) {
+    const own = await readRepositoryTemplate({
+      octokit,
+      owner,
+      repo,
+      ref: repository.default_branch,
+      repositoryId: repository.id,
+      templateId: template,
+      registry,
+      cache: github.readCache,
+    });
+    if (own.kind === "invalid") {
+      await reply(octokit, target, invalidFilesMessage(repository.default_branch, own.problems));
+      return { outcome: "refused: invalid repository template" };
+    }
+    if (own.kind === "missing") {
+      await reply(
+        octokit,
+        target,
+        `devflow did not start a new run: unknown workflow template \`${template.replaceAll("`", "'")}\`: use one of ${[...registry.templates.keys()].map((id) => `\`${id}\``).join(", ")}, or add \`${own.path}\` on \`${repository.default_branch}\`.`,
+      );
+      return { outcome: "refused: unknown_template" };
+    }
+    repositoryTemplate = own.template;
+  }
   const agent = config.config.agent ?? defaultAgent;
   const scripted = agent === "scripted" ? parseScriptedDirective(issue.body ?? "") : null;
   try {
@@ -106,6 +138,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       baseBranch: repository.default_branch,
       cloneUrl: repository.clone_url,
       template,
+      ...(repositoryTemplate === undefined ? {} : { repositoryTemplate }),
       agentConfig: {
         ...(config.config.agent === undefined ? {} : { agent: config.config.agent }),
         ...(scripted === null ? {} : { scripted }),
