@@ -63,7 +63,6 @@ describe("a phase's check run", () => {
     const next = await reconcileCheckRuns(
       octokit,
       { owner: "octo", repo: "checks" },
-      status,
       head,
       before,
       checks,

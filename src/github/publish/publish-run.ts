@@ -154,7 +154,6 @@ const checkRuns: Step = async (p) => {
     await reconcileCheckRuns(
       p.octokit,
       { owner: p.owner, repo: p.repo },
-      status,
       status.headSha,
       p.state.checkRuns ?? {},
       checks,

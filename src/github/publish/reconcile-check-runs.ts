@@ -220,7 +220,6 @@ type PublishedChecks = NonNullable<PublishedState["checkRuns"]>;
 export async function reconcileCheckRuns(
   octokit: ProbotOctokit,
   target: { owner: string; repo: string },
-  status: RunStatus,
   headSha: string,
   published: PublishedChecks,
   checks: DesiredCheck[],
