@@ -150,6 +150,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
         sweepIntervalSeconds: settings.sweepIntervalSeconds,
         defaultAgent: settings.agent,
         egressAllow: settings.egressAllow,
+        publicUrl: settings.publicUrl,
       },
       workers: true,
       secrets,

@@ -11,7 +11,7 @@ const OUTPUT_LIMIT = 65_535;
 
 type Conclusion = "success" | "failure" | "neutral" | "cancelled" | "skipped" | "action_required";
 
-interface DesiredCheck {
+export interface DesiredCheck {
   /** Where the publication state keeps it: one per phase, per human gate, and the summary. */
   key: string;
   /** What GitHub sends back with a button click: a pending gate's check names the gate. */
@@ -24,6 +24,8 @@ interface DesiredCheck {
   title: string;
   summary: string;
   actions: { label: string; description: string; identifier: string }[];
+  /** The run's page in devflow's console, when devflow knows its public address. */
+  detailsUrl?: string;
 }
 
 /**
@@ -225,6 +227,7 @@ export async function reconcileCheckRuns(
       output,
       actions: check.actions,
       external_id: check.externalId,
+      ...(check.detailsUrl === undefined ? {} : { details_url: check.detailsUrl }),
     };
     const digest = createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
     const running = check.status !== "completed";
