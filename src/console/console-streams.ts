@@ -70,7 +70,8 @@ export function streamRuns(options: StreamOptions & { repositories: string[] }):
   let version: string | undefined;
   return stream(options, async (send) => {
     const now = await runsVersion(options.db, options.repositories);
-    if (version !== undefined && now !== version) send("changed", {});
+    // The first answer too: the page may have been rendered before a change the stream never saw.
+    if (now !== version) send("changed", {});
     version = now;
   });
 }
@@ -82,12 +83,17 @@ export function streamRuns(options: StreamOptions & { repositories: string[] }):
  * that outgrew what is kept and dropped its start.
  */
 export function streamRun(
-  options: StreamOptions & { runId: string; have: Map<string, number> },
+  options: StreamOptions & {
+    runId: string;
+    have: Map<string, number>;
+    /** The last event the client's page shows: a change since then is sent at once. */
+    seq: number | undefined;
+  },
 ): Promise<void> {
   const sent = new Map<string, { length: number; captured: number }>(
     [...options.have].map(([id, length]) => [id, { length, captured: -1 }]),
   );
-  let seq: number | undefined;
+  let seq = options.seq;
   return stream(options, async (send) => {
     const progress = await sessionProgress(options.db, options.runId);
     if (seq !== undefined && progress.seq !== seq) send("changed", { state: progress.state });

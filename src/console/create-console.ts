@@ -505,6 +505,9 @@ export function createConsole(options: ConsoleOptions): RouteHandler {
         pollMs,
         runId: run.id,
         have,
+        seq: /^\d+$/.test(url.searchParams.get("seq") ?? "")
+          ? Number(url.searchParams.get("seq"))
+          : undefined,
         stillAllowed: () => access.canRead(session, run.repository),
       });
       return true;

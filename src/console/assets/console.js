@@ -2,23 +2,27 @@
 // build step; text from runs is only ever set as text (textContent, append of strings).
 
 (() => {
-  /** Appends a transcript event to its <pre>, by character offset, so nothing shows twice. */
+  /**
+   * Appends a transcript event to its <pre>, by character offset, so nothing shows
+   * twice; false when the page lacks what came before it (it then fetches the whole).
+   */
   function appendTranscript(event) {
     const pre = document.querySelector(`pre[data-execution="${CSS.escape(event.id)}"]`);
-    if (pre === null) return;
+    if (pre === null) return false;
     const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
     const chars = Array.from(event.text);
     if (event.reset === true) {
       pre.textContent = event.text;
     } else {
       const have = Number(pre.dataset.length || "0");
-      if (event.from > have) return;
+      if (event.from > have) return false;
       const added = chars.slice(have - event.from).join("");
-      if (added === "") return;
+      if (added === "") return true;
       pre.append(added);
     }
     pre.dataset.length = String(event.from + chars.length);
     if (follow) pre.scrollTop = pre.scrollHeight;
+    return true;
   }
 
   /** Keeps a server-rendered fragment current: refetched whenever its stream says it changed. */
@@ -73,7 +77,9 @@
     };
     const source = new EventSource(url);
     source.addEventListener("changed", () => void refresh());
-    source.addEventListener("transcript", (message) => appendTranscript(JSON.parse(message.data)));
+    source.addEventListener("transcript", (message) => {
+      if (!appendTranscript(JSON.parse(message.data))) void refresh();
+    });
     document.documentElement.dataset.live = "connected";
   }
 

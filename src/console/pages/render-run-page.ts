@@ -55,7 +55,7 @@ function renderPhases(options: RunPageOptions): SafeHtml {
         view.executions.filter((e) => e.attemptId === attemptId).map((e) => e.worker ?? e.backend),
       ),
     ].join(", ");
-  return html`<section><h2>Phases</h2><div class="scroll"><table class="phases">
+  return html`<section id="phases"><h2>Phases</h2><div class="scroll"><table class="phases">
 <thead><tr><th>Phase</th><th>Attempt</th><th>Outcome</th><th>Duration</th><th>Cost</th><th>Tokens</th><th class="wide">Worker</th></tr></thead>
 <tbody>${view.phases.map((phase) => {
     const attempts = view.attempts.filter((attempt) => attempt.phaseId === phase.id);
@@ -78,7 +78,7 @@ function renderPhases(options: RunPageOptions): SafeHtml {
 function renderGates(options: RunPageOptions): SafeHtml {
   const { view } = options;
   if (view.approvals.length === 0) return html``;
-  return html`<section><h2>Gates</h2><div class="scroll"><table>
+  return html`<section id="gates"><h2>Gates</h2><div class="scroll"><table>
 <thead><tr><th>Gate</th><th>State</th><th>Decided by</th><th>How</th><th class="wide">When</th></tr></thead>
 <tbody>${view.approvals.map((approval) => {
     const decision = view.decisions.get(approval.id);
@@ -97,7 +97,7 @@ function renderArtifacts(options: RunPageOptions): SafeHtml {
   const latest = new Map<string, RunView["artifacts"][number]>();
   for (const artifact of view.artifacts) latest.set(artifact.phaseId, artifact);
   if (latest.size === 0) return html``;
-  return html`<section><h2>Artifacts</h2>${[...latest.values()].map((artifact) => {
+  return html`<section id="artifacts"><h2>Artifacts</h2>${[...latest.values()].map((artifact) => {
     const phase = view.phases.find((candidate) => candidate.id === artifact.phaseId);
     const title = phase?.title ?? artifact.schemaId;
     const body = artifact.valid
@@ -111,7 +111,7 @@ function renderSessions(options: RunPageOptions): SafeHtml {
   const { view } = options;
   if (view.executions.length === 0) return html``;
   const last = view.executions.at(-1)?.id;
-  return html`<section><h2>Agent sessions</h2>${view.executions.map((execution) => {
+  return html`<section id="sessions"><h2>Agent sessions</h2>${view.executions.map((execution) => {
     const phase = view.phases.find((candidate) => candidate.id === execution.phaseId);
     const attempt = view.attempts.find((candidate) => candidate.id === execution.attemptId);
     const open = execution.state === "running" || execution.id === last;
@@ -124,7 +124,7 @@ ${execution.prompt === null ? "" : html`<details class="prompt"><summary>Prompt<
 }
 
 function renderTimeline(options: RunPageOptions): SafeHtml {
-  return html`<section><h2>Timeline</h2><ol class="timeline">${options.view.events.map(
+  return html`<section id="timeline"><h2>Timeline</h2><ol class="timeline">${options.view.events.map(
     (event) =>
       html`<li><span class="seq">${event.seq}</span> ${formatTime(event.createdAt)} <strong>${event.type}</strong>${Object.keys(event.payload).length === 0 ? "" : html` <code>${JSON.stringify(event.payload).slice(0, 400)}</code>`}</li>`,
   )}</ol></section>`;
@@ -142,12 +142,12 @@ export function renderRunLive(options: RunPageOptions): SafeHtml {
   ${run.failure === null ? "" : html`<p class="refusal">${run.failure.category}: ${run.failure.code} — ${run.failure.message}</p>`}
 </div>
 ${renderActions(options)}
-${view.stuck.length === 0 ? "" : html`<section><h2>Stuck jobs</h2><ul>${view.stuck.map((job) => html`<li>${job.queue}: ${job.error}${options.steer.allowed ? html` <form class="inline" method="post" action="/console/jobs/${job.id}/retry"><input type="hidden" name="csrf" value="${options.csrf}"><button type="submit">Retry</button></form>` : ""}</li>`)}</ul></section>`}
+${view.stuck.length === 0 ? "" : html`<section id="stuck"><h2>Stuck jobs</h2><ul>${view.stuck.map((job) => html`<li>${job.queue}: ${job.error}${options.steer.allowed ? html` <form class="inline" method="post" action="/console/jobs/${job.id}/retry"><input type="hidden" name="csrf" value="${options.csrf}"><button type="submit">Retry</button></form>` : ""}</li>`)}</ul></section>`}
 ${renderPhases(options)}
 ${renderGates(options)}
 ${renderSessions(options)}
 ${renderArtifacts(options)}
-${view.report === null ? "" : html`<section><h2>Report</h2><div class="markdown">${raw(markdown.render(view.report.markdown))}</div></section>`}
+${view.report === null ? "" : html`<section id="report"><h2>Report</h2><div class="markdown">${raw(markdown.render(view.report.markdown))}</div></section>`}
 ${renderTimeline(options)}`;
 }
 
@@ -164,8 +164,8 @@ ${options.notice === undefined ? "" : html`<p class="notice" role="status">${opt
   <a href="${repo}/tree/${run.branch}">Branch ${run.branch}</a>
   <span class="sub">${run.templateName}@${run.templateVersion} · started by ${run.startedBy ?? "—"} · run ${run.id}</span>
 </p>
-<div id="run-live" data-live="/console/stream/runs/${run.id}" data-fragment="/console/runs/${run.id}?fragment=live">
+<div id="run-live" data-live="/console/stream/runs/${run.id}?seq=${run.lastEventSeq}" data-fragment="/console/runs/${run.id}?fragment=live">
 ${renderRunLive(options)}
 </div>
-<section><h2>Issue</h2><pre class="requirements">${run.requirements.slice(0, 20_000)}</pre></section>`;
+<section id="issue"><h2>Issue</h2><pre class="requirements">${run.requirements.slice(0, 20_000)}</pre></section>`;
 }
