@@ -105,6 +105,8 @@
               fill: "rgba(47,111,235,0.12)",
               width: 2,
               spanGaps: true,
+              // An hour with a single value still shows.
+              points: { show: true, size: 5 },
             },
           ],
           axes: [{ stroke: "#57606a" }, { stroke: "#57606a", size: 48 }],

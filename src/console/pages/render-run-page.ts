@@ -56,7 +56,7 @@ function renderPhases(options: RunPageOptions): SafeHtml {
       ),
     ].join(", ");
   return html`<section id="phases"><h2>Phases</h2><div class="scroll"><table class="phases">
-<thead><tr><th>Phase</th><th>Attempt</th><th>Outcome</th><th>Duration</th><th>Cost</th><th>Tokens</th><th class="wide">Worker</th></tr></thead>
+<thead><tr><th>Phase</th><th>Attempt</th><th>Outcome</th><th>Duration</th><th>Cost</th><th class="wide">Tokens</th><th class="wide">Worker</th></tr></thead>
 <tbody>${view.phases.map((phase) => {
     const attempts = view.attempts.filter((attempt) => attempt.phaseId === phase.id);
     const head = html`<tr class="phase"><th scope="rowgroup" rowspan="${Math.max(1, attempts.length)}">${phase.phaseKey}<div class="sub">${phase.title}</div>${stateBadge(phase.state)}${phase.gateKey === null ? "" : html`<div class="sub">gate ${phase.gateKey}</div>`}</th>`;
@@ -68,7 +68,7 @@ function renderPhases(options: RunPageOptions): SafeHtml {
   <td>${stateBadge(attempt.state)}${attempt.failure === null ? "" : html`<div class="sub">${attempt.failure.category}: ${attempt.failure.code}</div>`}</td>
   <td>${formatDuration((attempt.endedAt ?? now).getTime() - attempt.startedAt.getTime())}</td>
   <td>${formatCost(attempt.costUsd)}</td>
-  <td>${attempt.tokens === null ? "—" : `${attempt.tokens.input ?? 0} in / ${attempt.tokens.output ?? 0} out`}</td>
+  <td class="wide">${attempt.tokens === null ? "—" : `${attempt.tokens.input ?? 0} in / ${attempt.tokens.output ?? 0} out`}</td>
   <td class="wide">${workerOf(attempt.id) || "—"}</td>
 </tr>`,
     );

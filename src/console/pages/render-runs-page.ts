@@ -22,11 +22,11 @@ export function renderRunsTable(options: RunsPageOptions): SafeHtml {
 ${options.runs.map(
   (run) => html`<tr>
   <td>${stateBadge(run.state)}</td>
-  <td><a href="/console/runs/${run.id}">${run.repository}#${run.issueNumber}</a><div class="sub">${run.issueTitle}</div></td>
+  <td class="run"><a href="/console/runs/${run.id}">${run.repository}#${run.issueNumber}</a><div class="sub">${run.issueTitle}</div></td>
   <td class="wide">${run.template}</td>
-  <td>${run.phaseKey ?? "—"}${run.gateKey === null ? "" : html`<div class="sub">gate ${run.gateKey}</div>`}</td>
-  <td>${formatDuration(options.now.getTime() - run.createdAt.getTime())}</td>
-  <td>${formatCost(run.costUsd)}</td>
+  <td data-label="phase">${run.phaseKey ?? "—"}${run.gateKey === null ? "" : html`<div class="sub">gate ${run.gateKey}</div>`}</td>
+  <td data-label="age">${formatDuration(options.now.getTime() - run.createdAt.getTime())}</td>
+  <td data-label="cost">${formatCost(run.costUsd)}</td>
 </tr>`,
 )}
 </tbody></table></div>`;
