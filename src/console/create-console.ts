@@ -141,6 +141,10 @@ export function createConsole(options: ConsoleOptions): RouteHandler {
       session,
     );
 
+  /** A stream outlives neither the session it was opened with nor its expiry. */
+  const sessionStillValid = (req: IncomingMessage) =>
+    sessions.open<Session>(readCookies(req).get(SESSION_COOKIE)) !== undefined;
+
   async function readable(session: Session): Promise<string[]> {
     const all = await repositoriesWithRuns(db);
     const allowed = await Promise.all(all.map((repository) => access.canRead(session, repository)));
@@ -480,7 +484,7 @@ export function createConsole(options: ConsoleOptions): RouteHandler {
         log,
         pollMs: pollMs * 2,
         repositories,
-        stillAllowed: async () => true,
+        stillAllowed: async () => sessionStillValid(req),
       });
       return true;
     }
@@ -508,7 +512,8 @@ export function createConsole(options: ConsoleOptions): RouteHandler {
         seq: /^\d+$/.test(url.searchParams.get("seq") ?? "")
           ? Number(url.searchParams.get("seq"))
           : undefined,
-        stillAllowed: () => access.canRead(session, run.repository),
+        stillAllowed: async () =>
+          sessionStillValid(req) && (await access.canRead(session, run.repository)),
       });
       return true;
     }

@@ -312,10 +312,22 @@ describe.skipIf(skip !== undefined)("the console, in Chromium", () => {
     await writer.context.close();
   });
 
-  it("shows queues, workers and charts", async () => {
+  it("shows queues, workers, charts and failed jobs, and a writer retries one", async () => {
+    // A run's job that failed its only try.
+    const jobId =
+      (await h.devflow.boss.send(
+        "run-cleanup",
+        { runId: runs.done, reason: "console test", executionIds: [] },
+        { retryLimit: 0, startAfter: 3600 },
+      )) ?? "";
+    await h.devflow.boss.fail("run-cleanup", jobId, { message: "the runner host went away" });
+    expect(await h.engine.listFailedJobs({ ids: [jobId] })).toHaveLength(1);
     const { context, page, errors } = await newPage();
     await signIn(page, "alice");
     await page.goto(`${base}/console/queues`);
+    await expect(page.locator("#failed-jobs").textContent()).resolves.toContain(
+      "the runner host went away",
+    );
     await expect(page.locator("#job-queues").textContent()).resolves.toContain("phase-execute");
     await expect(page.locator("#workers").textContent()).resolves.toContain("ago");
     await expect.poll(() => page.locator(".chart canvas").count()).toBe(3);
@@ -325,6 +337,9 @@ describe.skipIf(skip !== undefined)("the console, in Chromium", () => {
     await phone.goto(`${base}/console/queues`);
     await expect.poll(() => phone.locator(".chart canvas").count()).toBe(3);
     await shot(phone, "queues-phone");
+    await page.locator("#failed-jobs").getByRole("button", { name: "Retry" }).click();
+    await expect(page.locator(".notice").textContent()).resolves.toBe("The job was queued again.");
+    expect(await h.engine.listFailedJobs({ ids: [jobId] })).toEqual([]);
     expect(errors).toEqual([]);
     await context.close();
   });
