@@ -1,11 +1,18 @@
 import nock from "nock";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConsole } from "../../src/console/create-console.ts";
 import { createGitHubAccess } from "../../src/github/github-access.ts";
-import { createProbot } from "../../src/github/start-github-server.ts";
+import { createProbot, startGitHubServer } from "../../src/github/start-github-server.ts";
 import { type FakeGitHub, fakeGitHub } from "../helpers/fake-github.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
-import { API, APP_ID, appCredentials, INSTALLATION_ID } from "../helpers/github-fixtures.ts";
+import {
+  API,
+  APP_ID,
+  appCredentials,
+  freePort,
+  INSTALLATION_ID,
+} from "../helpers/github-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 const PUBLIC_URL = "https://devflow.example.test";
@@ -63,5 +70,42 @@ describe("GitHub links to the run's console page", () => {
       ),
     );
     expect(status.body).toContain(`[Follow this run in devflow's console](${page})`);
+  });
+
+  it("until the app's OAuth credentials are set, the console tells the operator how, and the callback URL to register", async () => {
+    const log = pino({ level: "silent" });
+    const server = await startGitHubServer({
+      credentials: appCredentials(),
+      port: await freePort(),
+      host: "127.0.0.1",
+      db: h.db,
+      log,
+      console: createConsole({
+        db: h.db,
+        engine: h.engine,
+        registry: h.devflow.registry,
+        limits: h.engine.deps.limits,
+        log,
+        github: { baseUrl: API },
+        publicUrl: PUBLIC_URL,
+        sessionSecret: "another-console-session-secret-for-tests",
+      }),
+    });
+    try {
+      const runs = await fetch(`http://127.0.0.1:${server.port}/console`, { redirect: "manual" });
+      expect(runs.status).toBe(302);
+      expect(runs.headers.get("location")).toBe("/console/sign-in?next=%2Fconsole");
+      const page = await fetch(`http://127.0.0.1:${server.port}/console/sign-in`);
+      const text = await page.text();
+      expect(text).toContain("Sign-in is not set up yet");
+      expect(text).toContain(`${PUBLIC_URL}/console/callback`);
+      expect(text).toContain("GITHUB_CLIENT_ID");
+      const github = await fetch(`http://127.0.0.1:${server.port}/console/sign-in/github`, {
+        redirect: "manual",
+      });
+      expect(github.headers.get("location")).toBe("/console/sign-in");
+    } finally {
+      await server.stop();
+    }
   });
 });
