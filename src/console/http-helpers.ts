@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SafeHtml } from "./html.ts";
 
@@ -78,4 +79,11 @@ export function safeNext(next: string | null | undefined): string {
     !next.startsWith("//")
     ? next
     : "/console";
+}
+
+/** Whether two strings are equal, in time that does not depend on where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }
