@@ -340,6 +340,9 @@ describe.skipIf(skip !== undefined)("the console, in Chromium", () => {
     await page.locator("#failed-jobs").getByRole("button", { name: "Retry" }).click();
     await expect(page.locator(".notice").textContent()).resolves.toBe("The job was queued again.");
     expect(await h.engine.listFailedJobs({ ids: [jobId] })).toEqual([]);
+    // The runs page once every run above is there.
+    await page.goto(`${base}/console`);
+    await shot(page, "runs-all");
     expect(errors).toEqual([]);
     await context.close();
   });
