@@ -15,6 +15,7 @@ import * as advanceRun from "./advance-run.ts";
 import * as cleanupRun from "./cleanup-run.ts";
 import * as deadLetter from "./dead-letter.ts";
 import * as executePhase from "./execute-phase.ts";
+import * as finishBranch from "./finish-branch.ts";
 import * as processDelivery from "./process-delivery.ts";
 import * as publishRun from "./publish-run.ts";
 import * as reconcileDeliveries from "./reconcile-deliveries.ts";
@@ -57,6 +58,7 @@ function queues(settings: JobSettings): Queue[] {
     processDelivery.queue,
     publishRun.queue,
     reconcileDeliveries.queue,
+    finishBranch.queue,
   ].map((queue) => ({ ...queue, heartbeatSeconds: JOB_HEARTBEAT_SECONDS }));
 }
 
@@ -189,6 +191,13 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
       sweep.createSweepHandler({ engine, log, staleAfterMs: settings.staleAfterMs }),
     ),
     work(boss, log, QUEUES.deadLetter, 1, deadLetter.createDeadLetterHandler({ log })),
+    work(
+      boss,
+      log,
+      QUEUES.finishBranch,
+      1,
+      finishBranch.createFinishBranchHandler({ engine, workspaces: deps.workspaces.git, log }),
+    ),
   ]);
   if (deps.github !== undefined) {
     const db = engine.deps.db;
@@ -199,6 +208,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
         QUEUES.processDelivery,
         2,
         processDelivery.createProcessDeliveryHandler({
+          boss,
           db,
           engine,
           github: deps.github,

@@ -9,7 +9,8 @@ function print(text: string): void {
 }
 
 function describe(job: FailedJob): string {
-  const about = job.runId ?? (job.deliveryId === null ? "-" : `delivery ${job.deliveryId}`);
+  const about =
+    job.runId ?? (job.deliveryIds.length === 0 ? "-" : `delivery ${job.deliveryIds.join(", ")}`);
   return `${job.id}  ${job.queue.padEnd(20)} ${job.failedAt.toISOString()}  ${about}\n    ${job.error}`;
 }
 

@@ -11,7 +11,8 @@ export type ArtifactRow = typeof artifacts.$inferSelect;
 export interface RunView extends RunStatus {
   attempts: AttemptRow[];
   executions: ExecutionRow[];
-  artifacts: ArtifactRow[];
+  /** Every artifact revision of the run, oldest first (the status's map holds each phase's latest valid one). */
+  artifactRows: ArtifactRow[];
   events: EventRow[];
   /** Who decided each gate, and how (the decision's action and body). */
   decisions: Map<string, { action: string; actor: string | null; body: string | null; at: Date }>;
@@ -57,7 +58,7 @@ export async function loadRun(db: Db, engine: Engine, runId: string): Promise<Ru
       },
     ]),
   );
-  return { ...status, attempts, executions, artifacts: artifactRows, events, decisions };
+  return { ...status, attempts, executions, artifactRows, events, decisions };
 }
 
 /** Where a run's agent sessions stand: the run page's live stream sends what changed. */

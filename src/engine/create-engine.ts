@@ -18,6 +18,7 @@ import { findApproval, findRun, getRun, pendingApproval } from "./find-run.ts";
 import { getAttemptContext } from "./get-attempt-context.ts";
 import { getRunStatus } from "./get-run-status.ts";
 import { pauseRun } from "./pause-run.ts";
+import { recordBranchFinished } from "./record-branch-finished.ts";
 import { recordPhaseResult } from "./record-phase-result.ts";
 import { recordPullRequest } from "./record-pull-request.ts";
 import { resumeRun } from "./resume-run.ts";
@@ -65,6 +66,7 @@ export function createEngine(deps: EngineDeps) {
     findApproval: bind(deps, findApproval),
     recordPhaseResult: bind(deps, recordPhaseResult),
     recordPullRequest: bind(deps, recordPullRequest),
+    recordBranchFinished: bind(deps, recordBranchFinished),
     supersedeAttempt: bind(deps, supersedeAttempt),
     sweepRuns: bind(deps, sweepRuns),
     registerExecution: bind(deps, registerExecution),

@@ -3,6 +3,7 @@ import { runReports } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { buildFinalReport, reportPath } from "../report/build-final-report.ts";
 import { renderReportMarkdown } from "../report/render-report-markdown.ts";
+import { QUEUES } from "./outbox.ts";
 import type { Transition } from "./run-transition.ts";
 
 /**
@@ -36,4 +37,9 @@ export async function ensureReport(t: Transition): Promise<void> {
     markdown: renderReportMarkdown(report),
   });
   await t.emit("report.written", { status: t.run.state, path }, "report");
+  // A run with a branch on a remote gets its report committed there (and, once it
+  // completed, its directory taken out of the tree); an aborted run's branch is left
+  // as it was.
+  if (t.run.cloneUrl !== null && t.run.state !== "aborted")
+    await t.enqueue(QUEUES.finishBranch, { runId: t.run.id }, { singletonKey: t.run.id });
 }

@@ -8,7 +8,8 @@ export interface FailedJob {
   id: string;
   queue: string;
   runId: string | null;
-  deliveryId: string | null;
+  /** The deliveries it was to process (a delivery job's), in order. */
+  deliveryIds: string[];
   /** Its last error, as pg-boss recorded it. */
   error: string;
   failedAt: Date;
@@ -24,6 +25,12 @@ interface FailedRow {
   completed_on: Date;
 }
 
+function deliveriesOf(data: Record<string, unknown> | null): string[] {
+  if (typeof data?.deliveryId === "string") return [data.deliveryId];
+  const ids = data?.deliveryIds;
+  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
+}
+
 function toFailedJob(row: FailedRow): FailedJob {
   const output = row.output;
   const error =
@@ -34,7 +41,7 @@ function toFailedJob(row: FailedRow): FailedJob {
     id: row.id,
     queue: row.name,
     runId: typeof row.data?.runId === "string" ? row.data.runId : null,
-    deliveryId: typeof row.data?.deliveryId === "string" ? row.data.deliveryId : null,
+    deliveryIds: deliveriesOf(row.data),
     error,
     failedAt: new Date(row.completed_on),
     retries: row.retry_count,

@@ -1,7 +1,17 @@
-import { asc, desc, eq } from "drizzle-orm";
-import { approvalRequests, runEvents, runPhases, runReports, runs } from "../db/schema/index.ts";
+import { and, asc, desc, eq } from "drizzle-orm";
+import {
+  approvalRequests,
+  artifacts,
+  isTerminal,
+  runEvents,
+  runPhases,
+  runReports,
+  runs,
+} from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
+import { QUEUES } from "./outbox.ts";
+import type { FinishedBranch } from "./record-branch-finished.ts";
 import { runHeadSha } from "./run-head.ts";
 import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
 
@@ -16,6 +26,22 @@ export interface RunStatus {
   stuck: FailedJob[];
   /** The run branch's head: the commit of the attempt that committed last, if any did. */
   headSha: string | null;
+  /**
+   * A terminal run's branch once its report is committed (`branch.finished`); null
+   * before, and for runs whose branch devflow does not finish (aborted, no remote).
+   */
+  finishedBranch: FinishedBranch | null;
+  /** A run whose branch is still being finished: the publisher holds its last words till then. */
+  branchFinishing: boolean;
+  /** Each phase's latest artifact (its latest valid one when it has one), by phase id. */
+  artifacts: Map<string, PhaseArtifact>;
+}
+
+export interface PhaseArtifact {
+  schemaId: string;
+  path: string;
+  valid: boolean;
+  content: unknown;
 }
 
 /** Everything a status comment, the CLI or a test needs to know about one run. */
@@ -49,7 +75,37 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .orderBy(desc(runEvents.seq))
         .limit(50);
       const headSha = await runHeadSha(tx, runId);
-      const stuck = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
+      const artifactRows = await tx
+        .select({
+          phaseId: artifacts.phaseId,
+          schemaId: artifacts.schemaId,
+          path: artifacts.path,
+          valid: artifacts.valid,
+          content: artifacts.content,
+        })
+        .from(artifacts)
+        .where(eq(artifacts.runId, runId))
+        .orderBy(asc(artifacts.createdAt), asc(artifacts.revision));
+      const [finished] = await tx
+        .select({ payload: runEvents.payload })
+        .from(runEvents)
+        .where(and(eq(runEvents.runId, runId), eq(runEvents.type, "branch.finished")))
+        .orderBy(desc(runEvents.seq))
+        .limit(1);
+      const finishedBranch = (finished?.payload as FinishedBranch | undefined) ?? null;
+      const stuckAll = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
+      const branchFinishing =
+        isTerminal(run.state) &&
+        run.state !== "aborted" &&
+        run.cloneUrl !== null &&
+        finishedBranch === null &&
+        // A finish that failed every retry: the run is shown as over without it.
+        !stuckAll.some((job) => job.queue === QUEUES.finishBranch);
+      const latest = new Map<string, PhaseArtifact>();
+      for (const { phaseId, ...artifact } of artifactRows) {
+        if (artifact.valid || latest.get(phaseId)?.valid !== true) latest.set(phaseId, artifact);
+      }
+      const stuck = stuckAll;
       return {
         run,
         phases,
@@ -57,7 +113,10 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         report: reports[0] ?? null,
         eventsTail: events.reverse(),
         stuck,
-        headSha,
+        headSha: finishedBranch?.headCommit ?? headSha,
+        finishedBranch,
+        branchFinishing,
+        artifacts: latest,
       };
     },
     { isolationLevel: "repeatable read", accessMode: "read only" },

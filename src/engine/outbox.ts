@@ -12,6 +12,7 @@ export const QUEUES = {
   publishRun: "run-publish",
   deadLetter: "jobs-dead-letter",
   reconcileDeliveries: "deliveries-reconcile",
+  finishBranch: "run-finish-branch",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -41,8 +42,14 @@ export interface CleanupRunPayload {
 
 export type AdmitRunsPayload = { reason: string };
 export type SweepPayload = { reason: string };
-export type ProcessDeliveryPayload = { deliveryId: string };
+/**
+ * Recorded deliveries to process, in the order they arrived: a batch from the
+ * dispatcher, or one delivery alone (a batch's failure, retried on its own).
+ * `deliveryId` is the shape jobs queued by earlier versions carry.
+ */
+export type ProcessDeliveryPayload = { deliveryIds: string[] } | { deliveryId: string };
 export type PublishRunPayload = { runId: string };
+export type FinishBranchPayload = { runId: string };
 
 export interface QueuePayloads {
   "run-advance": AdvanceRunPayload;
@@ -54,4 +61,5 @@ export interface QueuePayloads {
   "run-publish": PublishRunPayload;
   "jobs-dead-letter": Record<string, unknown>;
   "deliveries-reconcile": ReconcileDeliveriesPayload;
+  "run-finish-branch": FinishBranchPayload;
 }

@@ -33,7 +33,14 @@ export interface StartRunInput {
   budgetUsd?: number;
   /** The repository's own cap on active runs, when it sets one lower than devflow's. */
   repositoryCap?: number;
+  /** Gates of the template this run goes without (their phases complete when they succeed). */
+  skipGates?: string[];
+  /** Keep the run's directory in the tree when it completes (by default its last commit takes it out). */
+  keepArtifactsInTree?: boolean;
 }
+
+/** The gate on development@1's implementation phase, which a repository may turn off. */
+export const IMPLEMENTATION_GATE = "implementation_approved";
 
 export interface StartRunResult {
   runId: string;
@@ -218,7 +225,12 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         title: phase.title,
         role: phase.role,
         artifactSchema: phase.artifact,
-        gateKey: phase.gate ?? null,
+        gateKey:
+          phase.gate === undefined ||
+          // A plan's gate is what inserts its phases: never skipped.
+          (phase.expandsPlan !== true && input.skipGates?.includes(phase.gate))
+            ? null
+            : phase.gate,
         instructions: phase.instructions ?? "",
         origin: "template" as const,
         expandsPlan: phase.expandsPlan ?? false,
@@ -234,6 +246,7 @@ export async function startRun(deps: EngineDeps, input: StartRunInput): Promise<
         issue: input.issueNumber,
         template: templateId,
         branch: run.branch,
+        ...(input.keepArtifactsInTree === true ? { keepArtifactsInTree: true } : {}),
       },
       "created",
     );

@@ -7,6 +7,12 @@ import { QUEUES } from "../engine/outbox.ts";
 
 /** Deliveries queued per transaction. */
 const BATCH = 200;
+/**
+ * Deliveries per processing job. A job row per delivery was most of what intake
+ * cost; a batch keeps the order deliveries arrived in, and a job small enough that
+ * two workers still share a burst.
+ */
+const PER_JOB = 25;
 /** Recorded deliveries are looked for this often, woken or not. */
 const POLL_MS = 2_000;
 /** How long a wake-up waits for more deliveries before it queues what it finds. */
@@ -21,7 +27,7 @@ export interface DeliveryDispatcher {
 /**
  * Moves recorded deliveries (those in the delivery inbox) onto the processing queue, in batches:
  * in one transaction it claims them (SKIP LOCKED, so every devflow process can run
- * one), inserts their jobs and deletes their inbox entries. The webhook endpoint of the same
+ * one), inserts a job per few of them and deletes their inbox entries. The webhook endpoint of the same
  * process wakes it after each delivery it records (wake-ups while a batch runs make
  * one more pass, so a burst becomes a few batches); it also polls, so a delivery
  * recorded by a process that stopped before queueing it is queued all the same.
@@ -53,11 +59,10 @@ export async function startDeliveryDispatcher({
         .sort((a, b) => Number(a.seq) - Number(b.seq))
         .map((row) => row.delivery_id);
       if (ids.length > 0) {
-        await boss.insert(
-          QUEUES.processDelivery,
-          ids.map((deliveryId) => ({ data: { deliveryId } })),
-          { db: fromDrizzle(tx, sql) },
-        );
+        const jobs = [];
+        for (let at = 0; at < ids.length; at += PER_JOB)
+          jobs.push({ data: { deliveryIds: ids.slice(at, at + PER_JOB) } });
+        await boss.insert(QUEUES.processDelivery, jobs, { db: fromDrizzle(tx, sql) });
       }
       return ids.length;
     });

@@ -12,6 +12,8 @@ export interface RepoConfig {
   agent?: string;
   budgets?: { costUsdPerRun?: number };
   caps?: { activeRuns?: number };
+  gates?: { implementation?: boolean };
+  artifacts?: { keepInTree?: boolean };
 }
 
 export const REPO_CONFIG_PATH = ".github/devflow.yml";

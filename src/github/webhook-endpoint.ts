@@ -128,10 +128,13 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
       }
       outcome = "failed";
       let recorded: { duplicate: boolean } | "late";
+      let deadline: NodeJS.Timeout | undefined;
       try {
         recorded = await Promise.race([
           recordDelivery({ db: options.db, id, event, body: body.toString("utf8") }),
-          new Promise<"late">((resolve) => setTimeout(resolve, RECORD_DEADLINE_MS, "late").unref()),
+          new Promise<"late">((resolve) => {
+            deadline = setTimeout(resolve, RECORD_DEADLINE_MS, "late");
+          }),
         ]);
       } catch (error) {
         if (!(error instanceof NotJson)) throw error;
@@ -139,6 +142,8 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
         options.log.warn({ deliveryId: id, event }, "refused a delivery whose body is not JSON");
         answer(res, 400, "the body is not JSON");
         return true;
+      } finally {
+        clearTimeout(deadline);
       }
       if (recorded === "late") {
         options.log.error(

@@ -2,7 +2,7 @@ import { asc, eq } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
 import { approvalRequests, artifacts, phaseAttempts, runPhases } from "../db/schema/index.ts";
 import type { RunRow } from "../engine/types.ts";
-import { type FinalReport, runDirectory } from "./final-report.ts";
+import { type FinalReport, type ImplementationWork, runDirectory } from "./final-report.ts";
 
 function span(start: Date | null, end: Date | null): number | null {
   return start === null || end === null ? null : Math.max(0, end.getTime() - start.getTime());
@@ -38,14 +38,31 @@ export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport
   const reportPhases = phases.map((phase) => {
     const own = attempts.filter((attempt) => attempt.phaseId === phase.id);
     const costs = own.map((attempt) => attempt.costUsd).filter((cost) => cost !== null);
+    const gates = approvals.filter((approval) => approval.phaseId === phase.id);
     return {
       key: phase.phaseKey,
       state: phase.state,
       attempts: phase.attempts,
       durationMs: span(phase.startedAt, phase.endedAt),
       costUsd: costs.length === 0 ? null : costs.reduce((sum, cost) => sum + cost, 0),
+      workingMs: sum(own.map((attempt) => span(attempt.startedAt, attempt.endedAt ?? endedAt))),
+      waitingMs: sum(gates.map((gate) => span(gate.createdAt, gate.resolvedAt ?? endedAt))),
     };
   });
+  // What people read first: what the final implementation built, what the spec left open.
+  const lastValid = (schemaId: string, phaseKeyWanted?: string) =>
+    artifactRows
+      .filter(
+        (artifact) =>
+          artifact.valid &&
+          artifact.schemaId === schemaId &&
+          (phaseKeyWanted === undefined || phaseKey.get(artifact.phaseId) === phaseKeyWanted),
+      )
+      .at(-1)?.content as Record<string, unknown> | undefined;
+  const lastPhase = phases.at(-1)?.phaseKey;
+  const implementation =
+    lastValid("dev/implementation@1", lastPhase) ?? lastValid("dev/implementation@1");
+  const spec = lastValid("dev/spec@1");
 
   const unresolved: string[] = [];
   for (const approval of approvals) {
@@ -87,6 +104,10 @@ export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport
       valid: artifact.valid,
     })),
     unresolved,
+    ...(implementation === undefined ? {} : { work: workOf(implementation) }),
+    ...(spec === undefined
+      ? {}
+      : { openQuestions: strings(spec.openQuestions), risks: strings(spec.risks) }),
     totals: {
       durationMs: Math.max(0, endedAt.getTime() - startedAt.getTime()),
       costUsd: reportPhases.reduce((sum, phase) => sum + (phase.costUsd ?? 0), 0),
@@ -103,6 +124,43 @@ export async function buildFinalReport(tx: Tx, run: RunRow): Promise<FinalReport
   return report;
 }
 
+function sum(values: (number | null)[]): number {
+  return values.reduce<number>((total, value) => total + (value ?? 0), 0);
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === "string")
+    : [];
+}
+
+/** The fields of a valid dev/implementation@1 artifact the report carries. */
+function workOf(content: Record<string, unknown>): ImplementationWork {
+  const records = (value: unknown) =>
+    Array.isArray(value) ? (value as Record<string, unknown>[]) : [];
+  const optional = (key: string, value: unknown) =>
+    typeof value === "string" ? { [key]: value } : {};
+  return {
+    summary: typeof content.summary === "string" ? content.summary : "",
+    filesChanged: records(content.filesChanged).map((file) => ({
+      path: String(file.path),
+      change: String(file.change),
+      ...optional("description", file.description),
+    })),
+    testsRun: records(content.testsRun).map((test) => ({
+      command: String(test.command),
+      result: String(test.result),
+      ...optional("details", test.details),
+    })),
+    followUps: strings(content.followUps),
+  };
+}
+
+/** The report's files on the run branch, committed when the run ends. */
 export function reportPath(runId: string): string {
-  return `${runDirectory(runId)}/.report.md`;
+  return `${runDirectory(runId)}/report.md`;
+}
+
+export function reportJsonPath(runId: string): string {
+  return `${runDirectory(runId)}/report.json`;
 }

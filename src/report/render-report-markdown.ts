@@ -34,15 +34,16 @@ export function renderReportMarkdown(report: FinalReport): string {
       "",
     );
   }
+  lines.push(...renderWork(report));
   lines.push(
     "## Phases",
     "",
-    "| phase | state | attempts | time | cost |",
-    "|---|---|---|---|---|",
+    "| phase | state | attempts | agents working | waiting for people | cost |",
+    "|---|---|---|---|---|---|",
   );
   for (const phase of report.phases) {
     lines.push(
-      `| ${cell(phase.key)} | ${phase.state} | ${phase.attempts} | ${seconds(phase.durationMs)} | ${dollars(phase.costUsd)} |`,
+      `| ${cell(phase.key)} | ${phase.state} | ${phase.attempts} | ${seconds(phase.workingMs ?? phase.durationMs)} | ${seconds(phase.waitingMs ?? null)} | ${dollars(phase.costUsd)} |`,
     );
   }
   lines.push("", "## Gates", "");
@@ -71,4 +72,54 @@ export function renderReportMarkdown(report: FinalReport): string {
     "",
   );
   return lines.join("\n");
+}
+
+const RESULT: Record<string, string> = {
+  passed: "✅ passed",
+  failed: "❌ failed",
+  skipped: "⏭️ skipped",
+  error: "⚠️ error",
+};
+
+/**
+ * What a reviewer reads first: what the implementation built (its summary, the
+ * files, the tests it ran and their results, follow-ups) and what the spec left
+ * open. Empty when the run got to neither.
+ */
+export function renderWork(
+  report: Pick<FinalReport, "work" | "openQuestions" | "risks">,
+): string[] {
+  const lines: string[] = [];
+  const { work } = report;
+  if (work !== undefined) {
+    lines.push("## What was built", "", work.summary, "");
+    if (work.filesChanged.length > 0) {
+      lines.push("| file | change | what |", "|---|---|---|");
+      for (const file of work.filesChanged)
+        lines.push(
+          `| \`${cell(file.path)}\` | ${cell(file.change)} | ${cell(file.description ?? null)} |`,
+        );
+      lines.push("");
+    }
+    lines.push("### Tests", "");
+    if (work.testsRun.length === 0) lines.push("The implementation ran no tests.");
+    for (const test of work.testsRun) {
+      const details = test.details === undefined ? "" : ` — ${test.details.split("\n")[0]}`;
+      lines.push(
+        `- ${RESULT[test.result] ?? cell(test.result)}: \`${cell(test.command)}\`${details}`,
+      );
+    }
+    lines.push("");
+    if (work.followUps.length > 0) {
+      lines.push("### Follow-ups", "");
+      for (const item of work.followUps) lines.push(`- ${item}`);
+      lines.push("");
+    }
+  }
+  const open = [
+    ...(report.openQuestions ?? []).map((question) => `- ❓ ${question}`),
+    ...(report.risks ?? []).map((risk) => `- ⚠️ ${risk}`),
+  ];
+  if (open.length > 0) lines.push("## Open questions and risks (from the spec)", "", ...open, "");
+  return lines;
 }

@@ -62,6 +62,9 @@ async function within(what: string, timeoutMs: number, probe: () => Promise<bool
 
 beforeAll(async () => {
   github = await fakeGitHubServer();
+  // The story ends at completion after the plan's gate (the implementation's own gate
+  // has its test in test/github/webhooks.test.ts).
+  github.state.repoConfig = "gates:\n  implementation: false\n";
   git = await serveGitOverHttp(createBareRemote());
   const databaseUrl = await createTestDatabase();
   port = await freePort();

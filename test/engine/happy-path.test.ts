@@ -19,6 +19,32 @@ beforeAll(async () => {
 afterAll(() => h.stop());
 
 describe("a development@1 run", () => {
+  it("waits at its implementation gate by default: completed only once a person approves the implementation", async () => {
+    const { runId } = await h.start({ scenarios: { spec: "ok", phase_plan: "ok" }, skipGates: [] });
+    await h.approve(runId, "spec_approved");
+    await h.approve(runId, "phase_plan_approved");
+    await h.waitForGate(runId, "implementation_approved");
+    const waiting = await h.status(runId);
+    expect(waiting.run.state).toBe("awaiting_approval");
+    expect(waiting.phases.at(-1)).toMatchObject({
+      phaseKey: "implement",
+      state: "awaiting_approval",
+    });
+    await h.approve(runId, "implementation_approved");
+    const completed = await h.waitForState(runId, "completed");
+    expect(completed.phases.map((p) => p.state)).toEqual(["completed", "completed", "completed"]);
+  });
+
+  it("a plan's gate is never skipped: it is what inserts the planned phases", async () => {
+    const { runId } = await h.start({
+      scenarios: { spec: "ok", phase_plan: "ok" },
+      skipGates: ["spec_approved", "phase_plan_approved", "implementation_approved"],
+    });
+    await h.waitForGate(runId, "phase_plan_approved");
+    const [spec] = (await h.status(runId)).phases;
+    expect(spec).toMatchObject({ phaseKey: "spec", state: "completed" });
+  });
+
   it("scenario 1: goes through both gates to completed, with gapless events and a valid final report", async () => {
     const { runId } = await h.start({ scenarios: { spec: "ok", phase_plan: "ok" } });
     const specGate = await h.waitForGate(runId, "spec_approved");
@@ -102,7 +128,7 @@ describe("a development@1 run", () => {
     expect(events.at(-1)?.type).toBe("report.written");
 
     const report = completed.report;
-    expect(report?.path).toBe(`.devflow/runs/${runId}/.report.md`);
+    expect(report?.path).toBe(`.devflow/runs/${runId}/report.md`);
     expect(h.devflow.registry.validate("common/final-report@1", report?.json)).toEqual({
       ok: true,
     });

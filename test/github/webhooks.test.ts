@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { asc, eq } from "drizzle-orm";
 import nock from "nock";
@@ -12,7 +13,7 @@ import {
   startGitHubServer,
 } from "../../src/github/start-github-server.ts";
 import { type FakeGitHub, fakeGitHub, type Publication } from "../helpers/fake-github.ts";
-import { createBareRemote } from "../helpers/git-fixtures.ts";
+import { createBareRemote, git } from "../helpers/git-fixtures.ts";
 import {
   API,
   APP_ID,
@@ -212,13 +213,44 @@ describe("webhooks in", () => {
       .update(webhookDeliveries)
       .set({ processedAt: null, outcome: "queued", payload })
       .where(eq(webhookDeliveries.id, sent.id));
-    await h.devflow.boss.send("webhook-process", { deliveryId: sent.id });
+    await h.devflow.boss.send("webhook-process", { deliveryIds: [sent.id] });
     const again = await processed(sent.id);
     expect(again.outcome).toBe("refused: mallory may not start runs");
     expect(again.tries).toBe(2);
     expect(calls).toContain(`GET /repos/${REPO}/issues/${issue}/comments`);
     expect(comments).toHaveLength(1);
     expect(github.posted.filter((comment) => comment.issue === issue)).toHaveLength(1);
+  });
+
+  it("in a batch of deliveries, one that fails is retried on its own and the others are processed once", async () => {
+    nock.cleanAll();
+    // GitHub fails carol's permission lookup once (with a status Octokit does not
+    // retry itself); the batch goes on without her.
+    nock(API)
+      .get(`/repos/${REPO}/collaborators/carol/permission`)
+      .reply(422, { message: "Unprocessable" });
+    github = fakeGitHub();
+    const ids: string[] = [];
+    for (const sender of ["mallory", "carol", "mallory"]) {
+      issue += 1;
+      const id = randomUUID();
+      ids.push(id);
+      await h.db.insert(webhookDeliveries).values({
+        id,
+        event: "issues",
+        action: "labeled",
+        installationId: INSTALLATION_ID,
+        repository: REPO,
+        payload: labeled(issue, sender),
+        outcome: "received",
+      });
+    }
+    await h.devflow.boss.send("webhook-process", { deliveryIds: ids });
+    const [first, failed, third] = await Promise.all(ids.map((id) => processed(id)));
+    expect(first).toMatchObject({ outcome: "refused: mallory may not start runs", tries: 1 });
+    expect(third).toMatchObject({ outcome: "refused: mallory may not start runs", tries: 1 });
+    expect(failed).toMatchObject({ outcome: "refused: carol may not start runs", tries: 2 });
+    expect(github.posted.filter((comment) => comment.issue >= issue - 2)).toHaveLength(3);
   });
 
   it("an invalid .github/devflow.yml is reported on the issue with its errors", async () => {
@@ -602,6 +634,9 @@ describe("the whole story", () => {
 
   it("label → draft PR → Approve review → check-run button → planned phases → report comment, PR ready; within its GitHub request budget", async () => {
     issue += 1;
+    // Two decisions, as the budget was set for: the implementation's own gate is off
+    // here (the next test has it, and what it adds).
+    github.repoConfig = "gates:\n  implementation: false\n";
     const body = 'Add a widget.\n<!-- devflow-scripted: {"phase_plan":"two-phases"} -->';
     const sent = await sendWebhook(
       storyServer.port,
@@ -764,5 +799,127 @@ describe("the whole story", () => {
     // delivery reconciler's GET /app/hook/deliveries is the process's, not the run's.)
     expect(writes.length).toBeLessThanOrEqual(14);
     expect(requests.length).toBeLessThanOrEqual(20);
+  }, 240_000);
+
+  it("the implementation gate: the pull request is marked ready only once a person approves the implementation", async () => {
+    issue += 1;
+    const repository = "octo/gated";
+    const sent = await sendWebhook(
+      storyServer.port,
+      "issues",
+      labeled(issue, "alice", "devflow", "Add a widget.", repository),
+    );
+    const runId = (await processed(sent.id, story)).runId ?? "";
+    const approveByReview = async (gate: string, n: number) => {
+      await story.waitForGate(runId, gate);
+      const pr = await story.waitFor(
+        "the pull request",
+        async () => (await story.status(runId)).run.pullRequestNumber ?? undefined,
+      );
+      const review = reviewPayload({
+        repository,
+        pullRequest: pr,
+        id: 5000 + issue * 10 + n,
+        state: "approved",
+        body: "Looks right.",
+        user: "bob",
+      });
+      await processed(
+        (await sendWebhook(storyServer.port, "pull_request_review", review)).id,
+        story,
+      );
+    };
+    await story.waitForGate(runId, "spec_approved");
+    // The person at the spec gate reads the spec on its check.
+    const specCheck = await story.waitFor("the spec's check", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "check" &&
+          entry.repository === repository &&
+          entry.body.includes('"name":"devflow / spec"'),
+      ),
+    );
+    const specOutput = (JSON.parse(specCheck.body) as { output: { text?: string } }).output;
+    expect(specOutput.text).toContain("## Acceptance criteria");
+    expect(specOutput.text).toContain("## Open questions");
+    await approveByReview("spec_approved", 1);
+    await approveByReview("phase_plan_approved", 2);
+    const gate = await story.waitForGate(runId, "implementation_approved");
+    const implementCheck = await story.waitFor("the implementation's check asking", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "check" &&
+          entry.repository === repository &&
+          entry.body.includes(`"devflow-gate:${gate.id}"`),
+      ),
+    );
+    expect(JSON.parse(implementCheck.body)).toMatchObject({
+      name: "devflow / implement",
+      conclusion: "action_required",
+    });
+    const branch = (await story.status(runId)).run.branch;
+    const nodeId = github.pulls.find((pull) => pull.head === branch)?.node_id ?? "?";
+    const ready = () =>
+      published.find((entry) => entry.kind === "graphql" && entry.body.includes(`"${nodeId}"`));
+    await sleep(1_000);
+    expect(ready(), "ready for review before the implementation was approved").toBeUndefined();
+    expect((await story.status(runId)).run.state).toBe("awaiting_approval");
+
+    await approveByReview("implementation_approved", 3);
+    await story.waitForState(runId, "completed", 60_000);
+    const marked = await story.waitFor("the pull request marked ready", async () => ready());
+    // The body, rewritten in the same request, leads with what was built.
+    const { variables } = JSON.parse(marked.body) as { variables: { body: string } };
+    expect(variables.body).toMatch(/^Closes #\d+\n\n## What was built\n/);
+    expect(variables.body).toContain("### Tests");
+    const finished = (await story.status(runId)).finishedBranch;
+    expect(finished).toMatchObject({ tidied: true, reportCommit: expect.any(String) });
+    // The report and the artifacts are in the report's commit; the head has none of them.
+    const directory = `.devflow/runs/${runId}`;
+    const atReport = git(
+      remote,
+      "ls-tree",
+      "--name-only",
+      finished?.reportCommit ?? "",
+      `${directory}/`,
+    );
+    expect(atReport.split("\n")).toEqual(
+      expect.arrayContaining([
+        `${directory}/report.md`,
+        `${directory}/report.json`,
+        `${directory}/spec.json`,
+      ]),
+    );
+    const reportJson = JSON.parse(
+      git(remote, "show", `${finished?.reportCommit}:${directory}/report.json`),
+    );
+    expect(reportJson).toMatchObject({
+      status: "completed",
+      work: { summary: expect.any(String) },
+    });
+    expect(git(remote, "rev-parse", `refs/heads/${branch}`).trim()).toBe(finished?.headCommit);
+    expect(git(remote, "ls-tree", "-r", "--name-only", branch)).not.toContain(".devflow/runs/");
+    const reportComment = await story.waitFor("the report comment", async () =>
+      published.find(
+        (entry) =>
+          entry.kind === "comment" && entry.body.startsWith(`<!-- devflow-report:${runId} -->`),
+      ),
+    );
+    expect(reportComment.body).toContain("## What was built");
+    expect(reportComment.body).toContain(`in commit ${finished?.reportCommit}`);
+    expect(reportComment.body).toMatch(/\| implement \| completed \| 1 \| [\d.]+ s \| [\d.]+ s \|/);
+    await story.waitFor("publishing to settle", async () => {
+      const jobs = await story.devflow.boss.findJobs("run-publish", { queued: true });
+      return jobs.every((job) => new Date(job.startAfter).getTime() > Date.now() + 60_000);
+    });
+    await sleep(500);
+    const writes = calls.filter(
+      (call) => call.includes(`/repos/${repository}/`) && !call.startsWith("GET "),
+    );
+    // Three phases, three gates, REST writes: the reaction, the pull request, a check
+    // per phase and an update for each decided gate (6), the summary check, the status
+    // comment and its final words, the report. (Ready for review is GraphQL.) A gate
+    // costs one write more than a phase without one: its decision.
+    expect(writes.length, writes.join("\n")).toBeLessThanOrEqual(12);
   }, 240_000);
 });

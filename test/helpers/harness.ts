@@ -6,7 +6,7 @@ import type { JobSettings } from "../../jobs/index.ts";
 import type { ScenarioSpec } from "../../src/agents/scripted/scenarios.ts";
 import { type ApprovalAction, runEvents } from "../../src/db/schema/index.ts";
 import type { RunStatus } from "../../src/engine/get-run-status.ts";
-import type { StartRunInput } from "../../src/engine/start-run.ts";
+import { IMPLEMENTATION_GATE, type StartRunInput } from "../../src/engine/start-run.ts";
 import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
 import type { GitHubAccess } from "../../src/github/github-access.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
@@ -109,7 +109,11 @@ export async function startHarness(options: HarnessOptions = {}) {
     db,
     databaseUrl,
     runner,
-    /** Starts a run for a new issue; `scenarios` are the scripted agent's per phase. */
+    /**
+     * Starts a run for a new issue; `scenarios` are the scripted agent's per phase.
+     * The engine's scenarios (the ported specification) know two gates: these runs go
+     * without development@1's implementation gate unless `skipGates` says otherwise.
+     */
     start(input: Partial<StartRunInput> & { scenarios?: Record<string, ScenarioSpec> } = {}) {
       issueCounter += 1;
       const { scenarios, ...rest } = input;
@@ -121,6 +125,7 @@ export async function startHarness(options: HarnessOptions = {}) {
         requirements: "Build the requested change.",
         baseBranch: "main",
         agentConfig: { scripted: scenarios ?? {} },
+        skipGates: [IMPLEMENTATION_GATE],
         ...rest,
       });
     },

@@ -94,8 +94,8 @@ function renderGates(options: RunPageOptions): SafeHtml {
 
 function renderArtifacts(options: RunPageOptions): SafeHtml {
   const { view } = options;
-  const latest = new Map<string, RunView["artifacts"][number]>();
-  for (const artifact of view.artifacts) latest.set(artifact.phaseId, artifact);
+  const latest = new Map<string, RunView["artifactRows"][number]>();
+  for (const artifact of view.artifactRows) latest.set(artifact.phaseId, artifact);
   if (latest.size === 0) return html``;
   return html`<section id="artifacts"><h2>Artifacts</h2>${[...latest.values()].map((artifact) => {
     const phase = view.phases.find((candidate) => candidate.id === artifact.phaseId);

@@ -1,4 +1,5 @@
 import { parseScriptedDirective } from "../../agents/scripted/scenarios.ts";
+import { IMPLEMENTATION_GATE } from "../../engine/start-run.ts";
 import { isDevflowError } from "../../errors.ts";
 import { mayAct } from "../may-act.ts";
 import { reactOnce } from "../publish/react-once.ts";
@@ -116,6 +117,10 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       ...(config.config.caps?.activeRuns === undefined
         ? {}
         : { repositoryCap: config.config.caps.activeRuns }),
+      ...(config.config.gates?.implementation === false
+        ? { skipGates: [IMPLEMENTATION_GATE] }
+        : {}),
+      ...(config.config.artifacts?.keepInTree === true ? { keepArtifactsInTree: true } : {}),
     });
     // The first thing a person sees, without waiting for the run's first publish.
     if (!started.replayed) {

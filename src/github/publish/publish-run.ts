@@ -118,6 +118,8 @@ async function reconcileComment(
  */
 const statusComment: Step = async (p) => {
   if (p.pullRequestNumber === null && !statusNeedsWords(p.status)) return;
+  // How the run ended is said once its branch is finished.
+  if (p.status.branchFinishing) return;
   await reconcileComment(
     p,
     "status",
@@ -163,28 +165,59 @@ const checkRuns: Step = async (p) => {
 
 /** The final report, once, on the pull request (on the issue when there is none). */
 const reportComment: Step = async (p) => {
-  const { run, report } = p.status;
-  if (!isTerminal(run.state) || report === null) return;
+  const { run, report, finishedBranch } = p.status;
+  if (!isTerminal(run.state) || report === null || p.status.branchFinishing) return;
+  const where = reportLocation(p.status);
   const body = cut(
-    `<!-- devflow-report:${run.id} -->\n${report.markdown}`,
+    `<!-- devflow-report:${run.id} -->\n${report.markdown}${where === null ? "" : `\n${where}\n`}`,
     COMMENT_LIMIT,
-    `\`${report.path}\` on branch \`${run.branch}\``,
+    finishedBranch?.reportCommit == null
+      ? "in devflow's database (`devflow runs show`)"
+      : `\`${report.path}\` at ${finishedBranch.reportCommit}`,
   );
   await reconcileComment(p, "report", p.pullRequestNumber ?? run.issueNumber, body);
 };
 
-/** A completed run's pull request is ready for review. */
+/**
+ * Where the report and the run's artifacts are on the branch: a link to the commit
+ * that holds them (they are out of the tree after it, when the run tidied).
+ */
+function reportLocation(status: RunStatus): string | null {
+  const { run, report, finishedBranch } = status;
+  const commit = finishedBranch?.reportCommit;
+  if (report === null || commit == null) return null;
+  const web = run.cloneUrl?.match(/^(https?:\/\/.+?)(?:\.git)?$/)?.[1];
+  const file =
+    web === undefined
+      ? `\`${report.path}\``
+      : `[\`${report.path}\`](${web}/blob/${commit}/${report.path})`;
+  return finishedBranch?.tidied === true
+    ? `The report (${file}) and every artifact of this run are in commit ${commit}; the branch's last commit takes them out of the tree, so merging adds none of them.`
+    : `The report is ${file}, next to the run's artifacts, at commit ${commit}.`;
+}
+
+/**
+ * A completed run's pull request: its body now leads with what was built, and it
+ * is ready for review — one GraphQL request for both.
+ */
 const readyForReview: Step = async (p) => {
   if (
     p.status.run.state !== "completed" ||
+    p.status.branchFinishing ||
     p.pullRequestNumber === null ||
     p.state.readyForReview === true ||
     p.state.pullRequestNodeId === undefined
   )
     return;
   await p.octokit.graphql(
-    "mutation($id: ID!) { markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } } }",
-    { id: p.state.pullRequestNodeId },
+    `mutation($id: ID!, $body: String!) {
+      updatePullRequest(input: { pullRequestId: $id, body: $body }) { pullRequest { id } }
+      markPullRequestReadyForReview(input: { pullRequestId: $id }) { pullRequest { isDraft } }
+    }`,
+    {
+      id: p.state.pullRequestNodeId,
+      body: renderPullRequestBody(p.status, reportLocation(p.status)),
+    },
   );
   p.state.readyForReview = true;
   await p.save();

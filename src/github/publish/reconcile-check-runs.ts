@@ -3,6 +3,7 @@ import type { ProbotOctokit } from "probot";
 import type { PublishedState } from "../../db/schema/index.ts";
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import { HUMAN_GATES } from "../../engine/human-gates.ts";
+import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
 import { GATE_EXTERNAL_ID_PREFIX } from "../handlers/check-run-requested-action.ts";
 import { cut } from "./render-run-status.ts";
 
@@ -23,6 +24,8 @@ export interface DesiredCheck {
   conclusion?: Conclusion;
   title: string;
   summary: string;
+  /** The output's details: the phase's artifact, rendered. */
+  text?: string;
   actions: { label: string; description: string; identifier: string }[];
   /** The run's page in devflow's console, when devflow knows its public address. */
   detailsUrl?: string;
@@ -118,6 +121,14 @@ export function desiredChecks(
     }
     const gate = latestGate.get(phase.id);
     const summary = phaseSummary(status, phase);
+    // The person at a gate reads what they approve where they click.
+    const artifact = status.artifacts.get(phase.id);
+    const shown =
+      artifact === undefined
+        ? {}
+        : {
+            text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content)}`,
+          };
     if (phase.state === "awaiting_approval" && gate?.state === "pending") {
       checks.push({
         key: `devflow-phase:${phase.id}`,
@@ -128,6 +139,7 @@ export function desiredChecks(
         conclusion: "action_required",
         title: `${phase.title}: waiting for a decision at ${gate.gateKey}`,
         summary: `${summary}\n\nReview the pull request: **Approve** goes on, **Request changes** runs the phase again with your review; \`/devflow approve\` or the buttons here do the same.`,
+        ...shown,
         actions: Object.values(ACTIONS),
       });
       continue;
@@ -144,6 +156,7 @@ export function desiredChecks(
       ...(PHASE[phase.state] ?? { status: "queued" as const }),
       title: `${phase.title}: ${phase.state.replaceAll("_", " ")}`,
       summary: summary + decided,
+      ...shown,
       actions: [],
     });
   }
@@ -175,7 +188,8 @@ export function desiredChecks(
     });
   }
   const terminal = RUN[run.state];
-  if (terminal !== undefined) {
+  // On the branch's final head: once the branch is finished (its report committed).
+  if (terminal !== undefined && !status.branchFinishing) {
     checks.push({
       key: `devflow-run:${run.id}`,
       externalId: `devflow-run:${run.id}`,
@@ -219,6 +233,9 @@ export async function reconcileCheckRuns(
     const output = {
       title: check.title.slice(0, 255),
       summary: cut(check.summary, OUTPUT_LIMIT, "in devflow's database"),
+      ...(check.text === undefined
+        ? {}
+        : { text: cut(check.text, OUTPUT_LIMIT, "in the artifact on the run branch") }),
     };
     const body = {
       name: check.name,

@@ -1,4 +1,6 @@
 import type { RunStatus } from "../../engine/get-run-status.ts";
+import type { FinalReport } from "../../report/final-report.ts";
+import { renderWork } from "../../report/render-report-markdown.ts";
 
 /** GitHub's limit for an issue or pull request comment, and a pull request body. */
 export const COMMENT_LIMIT = 65_536;
@@ -93,15 +95,21 @@ export function renderRunSummary(
 }
 
 /**
- * The run's pull request body, written once: what it closes and how to steer it.
- * The progress is in the checks, the outcome in the report comment.
+ * The run's pull request body: what it closes and how to steer it, written when
+ * the pull request opens; rewritten once when the run completes, to lead with what
+ * was built (the report's work, open questions and risks) and where its files are.
+ * The progress is in the checks, the whole outcome in the report comment.
  */
-export function renderPullRequestBody(status: RunStatus): string {
+export function renderPullRequestBody(status: RunStatus, where: string | null = null): string {
   const { run } = status;
+  const json = status.report?.json as FinalReport | undefined;
+  const work = json === undefined ? [] : renderWork(json);
   return cut(
     [
       `Closes #${run.issueNumber}`,
       "",
+      ...work,
+      ...(where === null ? [] : [where, ""]),
       `devflow run \`${run.id}\` (${run.templateName}@${run.templateVersion}). Each phase commits its artifact under \`.devflow/runs/${run.id}/\` and shows as a check on this pull request. Review it to decide a gate: **Approve** to go on, **Request changes** to run the phase again with your review. The report is posted here as a comment when the run ends.`,
       "",
       `<!-- devflow-run:${run.id} -->`,
