@@ -79,7 +79,6 @@ export async function handlePage(
     const all = await ctx.readable(session);
     const repository = param("repository");
     await streamRuns({
-      req,
       res,
       db: ctx.db,
       log: ctx.log,
@@ -104,7 +103,6 @@ export async function handlePage(
     }
     const seq = param("seq");
     await streamRun({
-      req,
       res,
       db: ctx.db,
       log: ctx.log,

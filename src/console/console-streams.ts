@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
 import { TRANSCRIPT_LIMIT } from "../engine/execution-records.ts";
@@ -7,7 +7,6 @@ import { runsVersion } from "./list-runs.ts";
 import { sessionProgress, transcriptSlice } from "./load-run.ts";
 
 export interface StreamOptions {
-  req: IncomingMessage;
   res: ServerResponse;
   db: Db;
   log: Logger;
@@ -25,7 +24,7 @@ async function stream(
   options: StreamOptions,
   tick: (send: (event: string, data: unknown) => void) => Promise<void>,
 ): Promise<void> {
-  const { req, res } = options;
+  const { res } = options;
   res.writeHead(200, {
     ...SECURITY_HEADERS,
     "content-type": "text/event-stream; charset=utf-8",
@@ -40,7 +39,8 @@ async function stream(
   let closed = false;
   let lastCheck = Date.now();
   let lastWrite = Date.now();
-  req.on("close", () => {
+  // The response closes when the browser goes away (or the server stops).
+  res.on("close", () => {
     closed = true;
   });
   while (!closed) {
