@@ -10,7 +10,8 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 /**
  * devflow's HTTP surface, in the order requests try it: the webhook endpoint
  * (every event devflow subscribes to is recorded there, queued by the delivery
- * dispatcher and processed by the `webhook-process` job, src/github/handlers/), then /healthz and /metrics.
+ * dispatcher and processed by the `webhook-process` job, src/github/handlers/), then /healthz and /metrics,
+ * then the web console under /console (src/console/).
  */
 export function createDevflowRoutes(options: {
   webhookPath: string;
@@ -19,6 +20,7 @@ export function createDevflowRoutes(options: {
   log: Logger;
   metrics?: Metrics | undefined;
   ops?: RouteHandler | undefined;
+  console?: RouteHandler | undefined;
   /** Called after each new delivery is recorded (wakes this process's delivery dispatcher). */
   onRecorded?: (() => void) | undefined;
 }): RouteHandler[] {
@@ -32,5 +34,6 @@ export function createDevflowRoutes(options: {
       onRecorded: options.onRecorded,
     }),
     ...(options.ops === undefined ? [] : [options.ops]),
+    ...(options.console === undefined ? [] : [options.console]),
   ];
 }

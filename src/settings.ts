@@ -23,7 +23,18 @@ export interface Settings {
     webhookSecret: string | undefined;
     /** REST base URL: api.github.com, or `<GHE_PROTOCOL>://<GHE_HOST>/api/v3`. */
     baseUrl: string;
+    /** The app's OAuth client id and secret (GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET): console sign-in. */
+    clientId: string | undefined;
+    clientSecret: string | undefined;
   };
+  /**
+   * devflow's public address (DEVFLOW_PUBLIC_URL), e.g. https://devflow.example.com:
+   * check runs and the status comment link to the console there, and it is the
+   * base of the sign-in callback URL. No trailing slash.
+   */
+  publicUrl: string | undefined;
+  /** What seals console sessions (DEVFLOW_CONSOLE_SECRET); derived from the app's private key when unset. */
+  consoleSecret: string | undefined;
   runner: RunnerBackend;
   /**
    * How the process runner isolates agents: `bubblewrap`, or `none` only when the
@@ -121,6 +132,32 @@ function optional(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
+function publicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(
+      `DEVFLOW_PUBLIC_URL must be a URL such as https://devflow.example.com, got "${raw}"`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new Error(`DEVFLOW_PUBLIC_URL must be an http(s) URL, got "${raw}"`);
+  if (url.search !== "" || url.hash !== "")
+    throw new Error(`DEVFLOW_PUBLIC_URL must not have a query or fragment, got "${raw}"`);
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+function consoleSecret(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (raw.length < 32)
+    throw new Error(
+      "DEVFLOW_CONSOLE_SECRET must be at least 32 characters (e.g. openssl rand -hex 32)",
+    );
+  return raw;
+}
+
 function dockerSocket(host: string | undefined): string | undefined {
   if (host === undefined || host === "") return undefined;
   if (!host.startsWith("unix://"))
@@ -154,7 +191,11 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       baseUrl: env.GHE_HOST
         ? `${env.GHE_PROTOCOL || "https"}://${env.GHE_HOST}/api/v3`
         : "https://api.github.com",
+      clientId: optional(env.GITHUB_CLIENT_ID),
+      clientSecret: optional(env.GITHUB_CLIENT_SECRET),
     },
+    publicUrl: publicUrl(env.DEVFLOW_PUBLIC_URL),
+    consoleSecret: consoleSecret(env.DEVFLOW_CONSOLE_SECRET),
     logLevel: env.LOG_LEVEL ?? "info",
     runner: runnerBackend(env.DEVFLOW_RUNNER),
     sandbox: flag("DEVFLOW_INSECURE_NO_SANDBOX", env.DEVFLOW_INSECURE_NO_SANDBOX)

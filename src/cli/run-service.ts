@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { AGENT_ADAPTERS } from "../agents/agent-adapters.ts";
+import { consoleSecretFrom, createConsole } from "../console/create-console.ts";
 import { openDatabaseUrl } from "../db/open-database-url.ts";
 import { DevflowError } from "../errors.ts";
 import { createGitHubAccess, gitCredentialsFrom } from "../github/github-access.ts";
@@ -149,6 +150,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
         sweepIntervalSeconds: settings.sweepIntervalSeconds,
         defaultAgent: settings.agent,
         egressAllow: settings.egressAllow,
+        publicUrl: settings.publicUrl,
       },
       workers: true,
       secrets,
@@ -165,6 +167,23 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       log,
     });
     const ops = createOpsHandler({ pool: devflow.database.pool, metrics });
+    const console =
+      credentials === undefined
+        ? undefined
+        : createConsole({
+            db: devflow.database.db,
+            engine: devflow.engine,
+            registry: devflow.registry,
+            limits: devflow.engine.deps.limits,
+            log,
+            github: {
+              baseUrl: credentials.baseUrl,
+              clientId: settings.github.clientId,
+              clientSecret: settings.github.clientSecret,
+            },
+            publicUrl: settings.publicUrl,
+            sessionSecret: settings.consoleSecret ?? consoleSecretFrom(credentials.privateKey),
+          });
     server =
       role === "start"
         ? await startGitHubServer({
@@ -174,6 +193,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
             db: devflow.database.db,
             log,
             ops,
+            console,
             metrics,
             onRecorded: devflow.dispatchDeliveries,
           })

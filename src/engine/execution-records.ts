@@ -56,6 +56,8 @@ export interface RegisterExecutionInput {
   backend: string;
   /** The worker process running it (src/log.ts WORKER_ID). */
   worker?: string;
+  /** The prompt the agent gets, kept for people to read next to its transcript. */
+  prompt?: string;
 }
 
 export type RegisterExecutionResult =
@@ -103,6 +105,7 @@ export async function registerExecution(
         role: phase?.role ?? "unknown",
         backend: input.backend,
         worker: input.worker ?? null,
+        prompt: input.prompt === undefined ? null : storable(input.prompt),
       })
       .returning({ id: runnerExecutions.id });
     if (row === undefined) throw new Error("insert into runner_executions returned nothing");

@@ -22,6 +22,8 @@ export interface StartGitHubServerOptions {
   log: Logger;
   /** Serves GET /healthz and GET /metrics next to the webhooks. */
   ops?: RouteHandler | undefined;
+  /** The web console under /console (needs the app's credentials: not served in setup mode). */
+  console?: RouteHandler | undefined;
   metrics?: Metrics | undefined;
   /** Called after each new delivery is recorded: pass `devflow.dispatchDeliveries`. */
   onRecorded?: (() => void) | undefined;
@@ -114,6 +116,7 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     log,
     metrics: options.metrics,
     ops: options.ops,
+    console: options.console,
     onRecorded: options.onRecorded,
   });
   const http = createServer((req, res) => {

@@ -5,6 +5,7 @@ import { scriptedBehaviour } from "./fixtures.ts";
 import {
   isScriptedScenario,
   SLOW_SCENARIO_MS,
+  SLOW_STEP_MS,
   SPENDY_SCENARIO_MS,
   SPENDY_STEP_MS,
 } from "./scenarios.ts";
@@ -65,7 +66,13 @@ export async function runScriptedAgent(
     if (aborted) print("scripted agent: stopped");
     return !aborted;
   };
-  if (args.scenario === "slow" && !(await wait(SLOW_SCENARIO_MS))) return 143;
+  if (args.scenario === "slow") {
+    // It says what it is doing as it goes, as an agent's session does.
+    for (let step = 1; step <= SLOW_SCENARIO_MS / SLOW_STEP_MS; step++) {
+      print(`scripted agent: working, step ${step} of ${SLOW_SCENARIO_MS / SLOW_STEP_MS}`);
+      if (!(await wait(SLOW_STEP_MS))) return 143;
+    }
+  }
   if (args.scenario === "spendy") {
     const work = resolve(args.cwd, "SPENDY_WORK.md");
     for (let step = 1; step <= SPENDY_SCENARIO_MS / SPENDY_STEP_MS; step++) {

@@ -42,6 +42,8 @@ export const SPENDY_SCENARIO_MS = 30_000;
 
 /** How long the `slow` scenario works before it writes its artifact. */
 export const SLOW_SCENARIO_MS = 3000;
+/** How often the `slow` scenario prints a line while it works. */
+export const SLOW_STEP_MS = 250;
 
 export type ScriptedScenario = (typeof SCRIPTED_SCENARIOS)[number];
 

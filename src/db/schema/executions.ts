@@ -51,7 +51,13 @@ export const runnerExecutions = pgTable(
     handle: jsonb("handle").$type<RunnerHandle>(),
     state: text("state").$type<ExecutionState>().notNull().default("running"),
     lastCaptureSeq: bigint("last_capture_seq", { mode: "number" }).notNull().default(0),
+    /**
+     * The agent's transcript, redacted: appended line by line while it runs (the
+     * console streams it from here) and completed when the execution ends.
+     */
     transcript: text("transcript").notNull().default(""),
+    /** The prompt the agent was given, as written to its prompt file. */
+    prompt: text("prompt"),
     exit: jsonb("exit").$type<Record<string, unknown>>(),
     heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),

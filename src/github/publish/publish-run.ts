@@ -14,6 +14,7 @@ import {
   renderRunStatus,
   statusNeedsWords,
 } from "./render-run-status.ts";
+import { runPageUrl } from "./run-page-url.ts";
 
 /** What the publisher needs: the run's status, a way to record its pull request, and GitHub. */
 export interface PublishRunDeps {
@@ -25,6 +26,8 @@ export interface PublishRunDeps {
   github: GitHubAccess;
   /** How long a phase runs before its check shows it running (SHOW_RUNNING_AFTER_MS). */
   showRunningAfterMs?: number | undefined;
+  /** devflow's public address: check runs' details and the status comment link to the run's console page. */
+  publicUrl?: string | undefined;
   /** Asks for another publish of the run in `seconds` (a running phase to show then). */
   publishLater?: ((runId: string, seconds: number) => Promise<void>) | undefined;
 }
@@ -138,7 +141,11 @@ const statusComment: Step = async (p) => {
     p,
     "status",
     p.status.run.issueNumber,
-    renderRunStatus(p.status, p.pullRequestNumber),
+    renderRunStatus(
+      p.status,
+      p.pullRequestNumber,
+      p.deps.publicUrl === undefined ? undefined : runPageUrl(p.deps.publicUrl, p.status.run.id),
+    ),
   );
 };
 
@@ -156,7 +163,12 @@ const checkRuns: Step = async (p) => {
       { owner: p.owner, repo: p.repo },
       status.headSha,
       p.state.checkRuns ?? {},
-      checks,
+      p.deps.publicUrl === undefined
+        ? checks
+        : checks.map((check) => ({
+            ...check,
+            detailsUrl: runPageUrl(p.deps.publicUrl ?? "", status.run.id),
+          })),
       async (next) => {
         p.state.checkRuns = next;
         await p.save();

@@ -12,7 +12,7 @@ const OUTPUT_LIMIT = 65_535;
 
 type Conclusion = "success" | "failure" | "neutral" | "cancelled" | "skipped" | "action_required";
 
-interface DesiredCheck {
+export interface DesiredCheck {
   /** Where the publication state keeps it: one per phase, per human gate, and the summary. */
   key: string;
   /** What GitHub sends back with a button click: a pending gate's check names the gate. */
@@ -27,6 +27,8 @@ interface DesiredCheck {
   /** The output's details: the phase's artifact, rendered. */
   text?: string;
   actions: { label: string; description: string; identifier: string }[];
+  /** The run's page in devflow's console, when devflow knows its public address. */
+  detailsUrl?: string;
 }
 
 /**
@@ -241,6 +243,7 @@ export async function reconcileCheckRuns(
       output,
       actions: check.actions,
       external_id: check.externalId,
+      ...(check.detailsUrl === undefined ? {} : { details_url: check.detailsUrl }),
     };
     const digest = createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
     const running = check.status !== "completed";

@@ -38,13 +38,24 @@ export function statusNeedsWords(status: RunStatus): boolean {
  * The issue's one devflow comment: where the run's pull request is while the run
  * makes ordinary progress, its whole state when people need to know or act.
  */
-export function renderRunStatus(status: RunStatus, pullRequestNumber: number | null): string {
+export function renderRunStatus(
+  status: RunStatus,
+  pullRequestNumber: number | null,
+  /** The run's page in devflow's console, when devflow knows its public address. */
+  pageUrl?: string,
+): string {
   const marker = `<!-- devflow-status:${status.run.id} -->\n`;
+  const link =
+    pageUrl === undefined ? "" : `\n\n[Follow this run in devflow's console](${pageUrl})`;
   if (!statusNeedsWords(status) && pullRequestNumber !== null) {
     const { run } = status;
-    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.`;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.${link}`;
   }
-  return marker + renderRunSummary(status, pullRequestNumber, COMMENT_LIMIT - marker.length);
+  return (
+    marker +
+    renderRunSummary(status, pullRequestNumber, COMMENT_LIMIT - marker.length - link.length) +
+    link
+  );
 }
 
 /** The run's state, next step, failure, phases and branch: the status comment and `/devflow status`. */

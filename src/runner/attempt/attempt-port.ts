@@ -12,6 +12,7 @@ export type AttemptPort = Pick<
   | "recordExecutionHandle"
   | "heartbeatExecution"
   | "heartbeatAttempt"
+  | "appendTranscript"
   | "finishExecution"
   | "supersedeAttempt"
   | "recordPhaseResult"

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { UsageMeter } from "../../agents/usage-meter.ts";
 import type { Secrets } from "../../security/secrets.ts";
-import type { Runner, RunnerExit, RunnerRequest } from "../runner.ts";
+import type { Runner, RunnerExit, RunnerRequest, TranscriptChunk } from "../runner.ts";
 import type { AttemptPort } from "./attempt-port.ts";
 
 export interface RunExecutionDeps {
@@ -13,6 +13,9 @@ export interface RunExecutionDeps {
   /** Aborted when this worker is shutting down and running attempts must be handed back. */
   shutdown?: AbortSignal | undefined;
 }
+
+/** How often, at most, a running agent's new transcript lines are stored. */
+const TRANSCRIPT_FLUSH_MS = 1000;
 
 /** What an execution may spend, and how to read what it has spent. */
 export interface SpendingLimit {
@@ -48,16 +51,25 @@ export async function runExecution(
   };
   deps.shutdown?.addEventListener("abort", stopForShutdown, { once: true });
   let overBudgetUsd: number | undefined;
-  let readLines = 0;
-  const checkSpending = async () => {
-    if (limit === undefined || overBudgetUsd !== undefined) return;
-    const chunks = await runner.capture(handle, readLines);
-    // Whole lines only: the last one may still be being written.
+  // Transcript lines up to here are stored (and, with a limit, metered).
+  let storedLines = 0;
+  const redacted = (chunks: TranscriptChunk[]) =>
+    chunks.map((chunk) => ({ ...chunk, text: deps.secrets.redact(chunk.text) }));
+  /** Stores the agent's new whole lines (the last one may still be being written) and meters them. */
+  const stream = async () => {
+    const chunks = await runner.capture(handle, storedLines);
+    const whole: TranscriptChunk[] = [];
     for (const chunk of chunks) {
       if (!chunk.text.endsWith("\n")) break;
-      limit.meter.read(chunk.text.slice(0, -1));
-      readLines = chunk.seq;
+      whole.push(chunk);
     }
+    if (whole.length === 0) return;
+    await engine.appendTranscript(executionId, redacted(whole));
+    for (const chunk of whole) limit?.meter.read(chunk.text.slice(0, -1));
+    storedLines = whole.at(-1)?.seq ?? storedLines;
+  };
+  const checkSpending = async () => {
+    if (limit === undefined || overBudgetUsd !== undefined) return;
     const spent = limit.meter.costUsd();
     if (spent !== undefined && spent >= limit.leftUsd) {
       overBudgetUsd = spent;
@@ -78,21 +90,38 @@ export async function runExecution(
       deps.log.warn({ err: error, executionId }, "heartbeat failed"),
     );
   }, deps.heartbeatMs);
+  // The transcript is stored as it grows, for people watching the run; spending is
+  // read from the same lines. One pass at a time: a slow database must not reorder them.
+  let streaming: Promise<void> = Promise.resolve();
+  const streamTimer = setInterval(
+    () => {
+      streaming = streaming
+        .then(stream)
+        .then(checkSpending)
+        .catch((error: unknown) =>
+          deps.log.warn({ err: error, executionId }, "could not store the transcript"),
+        );
+    },
+    Math.min(deps.heartbeatMs, TRANSCRIPT_FLUSH_MS),
+  );
   let exit: RunnerExit;
   try {
     if (deps.shutdown?.aborted) stopForShutdown();
     exit = await runner.wait(handle);
   } finally {
     clearInterval(timer);
+    clearInterval(streamTimer);
     deps.shutdown?.removeEventListener("abort", stopForShutdown);
   }
+  await streaming;
   let captured: Awaited<ReturnType<Runner["capture"]>>;
   try {
     captured = await runner.capture(handle, 0);
   } finally {
     await runner.dispose(handle);
   }
-  const transcript = captured.map((chunk) => ({ ...chunk, text: deps.secrets.redact(chunk.text) }));
+  // What was stored while it ran is not stored again.
+  const transcript = redacted(captured.filter((chunk) => chunk.seq > storedLines));
   const state =
     exit.stopped || deps.shutdown?.aborted === true
       ? "stopped"

@@ -62,12 +62,28 @@ export async function runRevision(
 ): Promise<RevisionResult> {
   const { engine, runner, log } = deps;
   const { run, phase, attempt } = input.context;
+  const schema = deps.registry.schemas.get(input.schemaId)?.definition ?? {};
+  const prompt = buildPrompt({
+    persona: input.context.persona,
+    phaseTitle: phase.title,
+    instructions: phase.instructions,
+    issueTitle: run.issueTitle,
+    requirements: run.requirements,
+    earlierArtifacts: input.context.earlierArtifacts,
+    feedback: attempt.feedback,
+    repairErrors: input.repairErrors,
+    agentsMd: input.agentsMd,
+    schemaId: input.schemaId,
+    schema,
+    outputPath: input.outputPath,
+  });
   const registration = await engine.registerExecution({
     runId: run.id,
     attemptId: attempt.id,
     revision: input.revision,
     backend: runner.backend,
     worker: WORKER_ID,
+    prompt: deps.secrets.redact(prompt),
   });
   if (registration.status === "stale") return { kind: "stale" };
   if (registration.status === "orphaned") {
@@ -84,26 +100,9 @@ export async function runRevision(
     return { kind: "handed_back" };
   }
   const { executionId } = registration;
-  const schema = deps.registry.schemas.get(input.schemaId)?.definition ?? {};
   const ioDir = join(deps.executionsDir, executionId);
   await mkdir(ioDir, { recursive: true });
-  await writeFile(
-    join(ioDir, "prompt.md"),
-    buildPrompt({
-      persona: input.context.persona,
-      phaseTitle: phase.title,
-      instructions: phase.instructions,
-      issueTitle: run.issueTitle,
-      requirements: run.requirements,
-      earlierArtifacts: input.context.earlierArtifacts,
-      feedback: attempt.feedback,
-      repairErrors: input.repairErrors,
-      agentsMd: input.agentsMd,
-      schemaId: input.schemaId,
-      schema,
-      outputPath: input.outputPath,
-    }),
-  );
+  await writeFile(join(ioDir, "prompt.md"), prompt);
   await writeFile(join(ioDir, "schema.json"), JSON.stringify(schema, null, 2));
   const view = runner.view({ workspace: input.workspace.path, ioDir });
   let result: Awaited<ReturnType<typeof runExecution>>;

@@ -1,0 +1,1 @@
+ALTER TABLE "runner_executions" ADD COLUMN "prompt" text;
