@@ -33,6 +33,8 @@ export interface JobSettings {
   egressAllow: EgressRule[];
   /** How long a phase runs before GitHub shows it running (5 s: a quick phase is shown once, done). */
   showRunningAfterMs?: number | undefined;
+  /** How often a running phase's check is brought up to date (PROGRESS_EVERY_MS when absent). */
+  progressEveryMs?: number | undefined;
   /** devflow's public address (DEVFLOW_PUBLIC_URL): check runs and status comments link to the run's console page. */
   publicUrl?: string | undefined;
 }
@@ -227,6 +229,7 @@ export async function registerWorkers(deps: WorkerDeps): Promise<string[]> {
           engine,
           github: deps.github,
           showRunningAfterMs: settings.showRunningAfterMs,
+          progressEveryMs: settings.progressEveryMs,
           publicUrl: settings.publicUrl,
           // Its own singleton key: a publish asked for now is never held back by it.
           publishLater: async (runId, seconds) => {

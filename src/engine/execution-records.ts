@@ -226,6 +226,28 @@ export async function appendTranscript(
     .where(eq(runnerExecutions.id, executionId));
 }
 
+/**
+ * What a running agent has spent so far, as its meter reads it from the transcript:
+ * stored on its attempt while the attempt runs (the attempt's result stores the
+ * final figure), so a phase people watch shows its cost as it grows.
+ */
+export async function recordAttemptSpending(
+  deps: EngineDeps,
+  executionId: string,
+  costUsd: number,
+): Promise<void> {
+  if (!Number.isFinite(costUsd) || costUsd < 0) return;
+  await deps.db
+    .update(phaseAttempts)
+    .set({ costUsd })
+    .where(
+      and(
+        eq(phaseAttempts.state, "running"),
+        sql`${phaseAttempts.id} = (select ${runnerExecutions.attemptId} from ${runnerExecutions} where ${runnerExecutions.id} = ${executionId})`,
+      ),
+    );
+}
+
 export async function markDisposed(deps: EngineDeps, executionId: string): Promise<void> {
   await deps.db
     .update(runnerExecutions)

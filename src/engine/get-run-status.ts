@@ -1,8 +1,9 @@
-import { and, asc, desc, eq, inArray } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import {
   approvalRequests,
   artifacts,
   isTerminal,
+  phaseAttempts,
   runEvents,
   runPhases,
   runReports,
@@ -36,10 +37,21 @@ export interface RunStatus {
   branchFinishing: boolean;
   /** How many times people revised the run after it completed. */
   revisions: number;
+  /** Running phases as their agents work: by phase id (docs/github.md, "a phase you can watch"). */
+  progress: Map<string, PhaseProgress>;
   /** A queued run's place in the queue and the cap that holds it; null for any other run. */
   queue: QueuePlace | null;
   /** Each phase's latest artifact (its latest valid one when it has one), by phase id. */
   artifacts: Map<string, PhaseArtifact>;
+}
+
+export interface PhaseProgress {
+  attempt: number;
+  startedAt: Date;
+  /** What its agent has spent so far, where the agent reports it as it goes. */
+  costUsd: number | null;
+  /** The end of the running agent's transcript (stored as it grows), for what it does now. */
+  transcriptTail: string;
 }
 
 export interface PhaseArtifact {
@@ -114,6 +126,26 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         finishedBranch === null &&
         // A finish that failed every retry: the run is shown as over without it.
         !stuckAll.some((job) => job.queue === QUEUES.finishBranch);
+      const running = await tx
+        .select({
+          phaseId: phaseAttempts.phaseId,
+          attempt: phaseAttempts.attempt,
+          startedAt: phaseAttempts.startedAt,
+          costUsd: phaseAttempts.costUsd,
+          // Spelled out: drizzle leaves column names unqualified here, which would bind
+          // the outer attempt's id to the execution's own.
+          tail: sql<
+            string | null
+          >`(select right(e.transcript, 8192) from runner_executions e where e.attempt_id = "phase_attempts"."id" order by e.revision desc limit 1)`,
+        })
+        .from(phaseAttempts)
+        .where(and(eq(phaseAttempts.runId, runId), eq(phaseAttempts.state, "running")));
+      const progress = new Map<string, PhaseProgress>(
+        running.map(({ phaseId, tail, ...attempt }) => [
+          phaseId,
+          { ...attempt, transcriptTail: tail ?? "" },
+        ]),
+      );
       const latest = new Map<string, PhaseArtifact>();
       for (const { phaseId, ...artifact } of artifactRows) {
         if (artifact.valid || latest.get(phaseId)?.valid !== true) latest.set(phaseId, artifact);
@@ -131,6 +163,7 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         branchFinishing,
         artifacts: latest,
         revisions,
+        progress,
         queue: run.state === "queued" ? await queuePlace(tx, deps, run) : null,
       };
     },

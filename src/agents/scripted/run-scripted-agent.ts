@@ -77,6 +77,8 @@ export async function runScriptedAgent(
     const work = resolve(args.cwd, "SPENDY_WORK.md");
     for (let step = 1; step <= SPENDY_SCENARIO_MS / SPENDY_STEP_MS; step++) {
       await appendFile(work, `step ${step}\n`);
+      // What it does, now and then, as an agent's session says it.
+      if (step % 10 === 1) print(`scripted agent: step ${step}: adding to SPENDY_WORK.md`);
       print(`devflow-usage: ${JSON.stringify({ costUsd: step / 100, inputTokens: step * 1000 })}`);
       if (!(await wait(SPENDY_STEP_MS))) return 143;
     }

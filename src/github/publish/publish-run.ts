@@ -6,7 +6,11 @@ import { githubPublications, isTerminal, type PublishedState } from "../../db/sc
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { GitHubAccess } from "../github-access.ts";
 import { reactOnce } from "./react-once.ts";
-import { desiredChecks, reconcileCheckRuns } from "./reconcile-check-runs.ts";
+import {
+  desiredChecks,
+  reconcileCheckRuns,
+  SHOW_RUNNING_AFTER_MS,
+} from "./reconcile-check-runs.ts";
 import {
   COMMENT_LIMIT,
   cut,
@@ -26,6 +30,8 @@ export interface PublishRunDeps {
   github: GitHubAccess;
   /** How long a phase runs before its check shows it running (SHOW_RUNNING_AFTER_MS). */
   showRunningAfterMs?: number | undefined;
+  /** How often a running phase's check is brought up to date (PROGRESS_EVERY_MS). */
+  progressEveryMs?: number | undefined;
   /** devflow's public address: check runs' details and the status comment link to the run's console page. */
   publicUrl?: string | undefined;
   /** Asks for another publish of the run in `seconds` (a running phase to show then). */
@@ -134,7 +140,9 @@ async function reconcileComment(
  * something people must know before one), rewritten only when its words change.
  */
 const statusComment: Step = async (p) => {
-  if (p.pullRequestNumber === null && !statusNeedsWords(p.status)) return;
+  // Before the pull request, only what people must know, or a first phase that has
+  // run long enough to show (a check run needs a commit to sit on; this needs none).
+  if (p.pullRequestNumber === null && !statusNeedsWords(p.status) && !firstPhaseShown(p)) return;
   // How the run ended is said once its branch is finished.
   if (p.status.branchFinishing) return;
   await reconcileComment(
@@ -149,6 +157,15 @@ const statusComment: Step = async (p) => {
   );
 };
 
+/** A phase running, with no commit on the branch yet, for as long as a check would wait to show it. */
+function firstPhaseShown(p: Publication): boolean {
+  if (p.status.headSha !== null) return false;
+  const after = p.deps.showRunningAfterMs ?? SHOW_RUNNING_AFTER_MS;
+  return [...p.status.progress.values()].some(
+    (progress) => Date.now() - progress.startedAt.getTime() >= after,
+  );
+}
+
 /** One check per phase (its gate on it), human gates, the summary at the end. */
 const checkRuns: Step = async (p) => {
   const { status } = p;
@@ -156,6 +173,7 @@ const checkRuns: Step = async (p) => {
     ...(p.deps.showRunningAfterMs === undefined
       ? {}
       : { showRunningAfterMs: p.deps.showRunningAfterMs }),
+    ...(p.deps.progressEveryMs === undefined ? {} : { progressEveryMs: p.deps.progressEveryMs }),
   });
   if (status.headSha !== null) {
     await reconcileCheckRuns(

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { ProbotOctokit } from "probot";
+import { describeActivity } from "../../agents/activity.ts";
 import type { PublishedState } from "../../db/schema/index.ts";
-import type { RunStatus } from "../../engine/get-run-status.ts";
+import type { PhaseProgress, RunStatus } from "../../engine/get-run-status.ts";
 import { HUMAN_GATES } from "../../engine/human-gates.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
 import { GATE_EXTERNAL_ID_PREFIX } from "../handlers/check-run-requested-action.ts";
@@ -89,6 +90,37 @@ function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): st
     .join("\n\n");
 }
 
+/** How often a running phase's check is brought up to date (elapsed, activity, cost). */
+export const PROGRESS_EVERY_MS = 20_000;
+
+/** "3 min 5 s", "42 s". */
+export function elapsed(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  const minutes = Math.floor(seconds / 60);
+  return minutes === 0 ? `${seconds} s` : `${minutes} min ${seconds % 60} s`;
+}
+
+/** A running phase as people watch it: how long, which attempt, the cost so far, what now. */
+function watchPhase(
+  progress: PhaseProgress,
+  now: number,
+  everyMs: number,
+): { summary: string; text: string } {
+  const cost = progress.costUsd === null ? "" : `, $${progress.costUsd.toFixed(2)} so far`;
+  const activity = describeActivity(progress.transcriptTail);
+  return {
+    summary: `Running for ${elapsed(now - progress.startedAt.getTime())} (attempt ${progress.attempt})${cost}. Brought up to date about every ${Math.round(everyMs / 1000)} s while it runs.`,
+    text:
+      activity.length === 0
+        ? ""
+        : [
+            "What the agent is doing now (its latest steps):",
+            "",
+            ...activity.map((line) => `- \`${line.replaceAll("`", "'")}\``),
+          ].join("\n"),
+  };
+}
+
 /**
  * What the run's check runs should say now, and when to look again (a phase
  * running but not yet shown). A phase has its check once it ended or has run for
@@ -99,7 +131,11 @@ function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): st
  */
 export function desiredChecks(
   status: RunStatus,
-  { now = Date.now(), showRunningAfterMs = SHOW_RUNNING_AFTER_MS } = {},
+  {
+    now = Date.now(),
+    showRunningAfterMs = SHOW_RUNNING_AFTER_MS,
+    progressEveryMs = PROGRESS_EVERY_MS,
+  } = {},
 ): { checks: DesiredCheck[]; revisitInMs: number | undefined } {
   const { run } = status;
   const checks: DesiredCheck[] = [];
@@ -111,21 +147,26 @@ export function desiredChecks(
   }
   for (const phase of status.phases) {
     if (phase.state === "pending") continue;
+    const progress = phase.state === "running" ? status.progress.get(phase.id) : undefined;
     if (phase.state === "running") {
-      const ranMs = now - (phase.startedAt?.getTime() ?? now);
-      if (ranMs < showRunningAfterMs) {
-        const wait = showRunningAfterMs - ranMs;
-        revisitInMs = Math.min(revisitInMs ?? wait, wait);
-        continue;
-      }
+      const started = progress?.startedAt ?? phase.startedAt;
+      const ranMs = now - (started?.getTime() ?? now);
+      // Shown once it has run a while, then brought up to date every progressEveryMs.
+      const wait = ranMs < showRunningAfterMs ? showRunningAfterMs - ranMs : progressEveryMs;
+      revisitInMs = Math.min(revisitInMs ?? wait, wait);
+      if (ranMs < showRunningAfterMs) continue;
     }
     const gate = latestGate.get(phase.id);
-    const summary = phaseSummary(status, phase);
+    const watched = progress === undefined ? undefined : watchPhase(progress, now, progressEveryMs);
+    const summary =
+      phaseSummary(status, phase) + (watched === undefined ? "" : `\n\n${watched.summary}`);
     // The person at a gate reads what they approve where they click.
     const artifact = status.artifacts.get(phase.id);
     const shown =
-      artifact === undefined
-        ? {}
+      artifact === undefined || watched !== undefined
+        ? watched === undefined || watched.text === ""
+          ? {}
+          : { text: watched.text }
         : {
             text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content)}`,
           };

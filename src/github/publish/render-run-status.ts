@@ -35,6 +35,20 @@ export function statusNeedsWords(status: RunStatus): boolean {
 }
 
 /**
+ * One line on the phase an agent works on now: its attempt, whole minutes and the
+ * cost to a tenth of a dollar, so the comment changes about once a minute at most
+ * (the phase's check has the detail, every PROGRESS_EVERY_MS).
+ */
+export function progressLine(status: RunStatus): string {
+  const phase = status.phases.find((row) => row.state === "running");
+  const progress = phase === undefined ? undefined : status.progress.get(phase.id);
+  if (phase === undefined || progress === undefined) return "";
+  const minutes = Math.floor((Date.now() - progress.startedAt.getTime()) / 60_000);
+  const cost = progress.costUsd === null ? "" : `, about $${progress.costUsd.toFixed(1)} so far`;
+  return `\n\nNow: \`${phase.phaseKey}\`, attempt ${progress.attempt}, ${minutes === 0 ? "under a minute" : `${minutes} min`}${cost}.`;
+}
+
+/**
  * The issue's one devflow comment: where the run's pull request is while the run
  * makes ordinary progress, its whole state when people need to know or act.
  */
@@ -47,9 +61,14 @@ export function renderRunStatus(
   const marker = `<!-- devflow-status:${status.run.id} -->\n`;
   const link =
     pageUrl === undefined ? "" : `\n\n[Follow this run in devflow's console](${pageUrl})`;
+  if (!statusNeedsWords(status) && pullRequestNumber === null) {
+    // The first phase, before the branch has a commit a check could sit on.
+    const { run } = status;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this; its pull request opens once the first phase has committed.${progressLine(status)}${link}`;
+  }
   if (!statusNeedsWords(status) && pullRequestNumber !== null) {
     const { run } = status;
-    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.${link}`;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.${progressLine(status)}${link}`;
   }
   return (
     marker +

@@ -13,6 +13,7 @@ export type AttemptPort = Pick<
   | "heartbeatExecution"
   | "heartbeatAttempt"
   | "appendTranscript"
+  | "recordAttemptSpending"
   | "finishExecution"
   | "supersedeAttempt"
   | "recordPhaseResult"

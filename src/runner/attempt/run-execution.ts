@@ -51,8 +51,9 @@ export async function runExecution(
   };
   deps.shutdown?.addEventListener("abort", stopForShutdown, { once: true });
   let overBudgetUsd: number | undefined;
-  // Transcript lines up to here are stored (and, with a limit, metered).
+  // Transcript lines up to here are stored (and, with a meter, metered).
   let storedLines = 0;
+  let reportedUsd: number | undefined;
   const redacted = (chunks: TranscriptChunk[]) =>
     chunks.map((chunk) => ({ ...chunk, text: deps.secrets.redact(chunk.text) }));
   /** Stores the agent's new whole lines (the last one may still be being written) and meters them. */
@@ -67,6 +68,11 @@ export async function runExecution(
     await engine.appendTranscript(executionId, redacted(whole));
     for (const chunk of whole) limit?.meter.read(chunk.text.slice(0, -1));
     storedLines = whole.at(-1)?.seq ?? storedLines;
+    const spent = limit?.meter.costUsd();
+    if (spent !== undefined && spent !== reportedUsd) {
+      reportedUsd = spent;
+      await engine.recordAttemptSpending(executionId, spent);
+    }
   };
   const checkSpending = async () => {
     if (limit === undefined || overBudgetUsd !== undefined) return;

@@ -149,7 +149,9 @@ export async function runRevision(
           log.info({ executionId, denial }, "the sandbox refused a connection"),
         timeoutMs: deps.attemptTimeoutMs,
       },
-      meter === undefined || leftUsd === undefined ? undefined : { meter, leftUsd },
+      // Metered whenever the agent reports usage as it goes: the phase shows its cost so
+      // far, and with a budget the agent is stopped once it spends what is left.
+      meter === undefined ? undefined : { meter, leftUsd: leftUsd ?? Number.POSITIVE_INFINITY },
     );
   } catch (error) {
     log.error({ err: error }, "the runner failed");
