@@ -1,5 +1,3 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import type { Job, Queue } from "pg-boss";
 import type { Logger } from "pino";
@@ -8,6 +6,7 @@ import type { Engine } from "../src/engine/create-engine.ts";
 import { type FinishBranchPayload, QUEUES } from "../src/engine/outbox.ts";
 import { reportJsonPath, reportPath } from "../src/report/build-final-report.ts";
 import { runDirectory } from "../src/report/final-report.ts";
+import { removeAgentFile, writeDevflowFile } from "../src/runner/agent-files.ts";
 import type { Workspaces } from "../src/runner/workspaces/workspaces.ts";
 
 export type { FinishBranchPayload };
@@ -72,11 +71,12 @@ export function createFinishBranchHandler({
         continue;
       }
       const workspace = await workspaces.prepare(run);
-      const directory = join(workspace.path, runDirectory(runId));
-      await mkdir(directory, { recursive: true });
-      await writeFile(join(workspace.path, reportPath(runId)), report.markdown);
-      await writeFile(
-        join(workspace.path, reportJsonPath(runId)),
+      // The branch is what the run's agents committed: a link or a file where the
+      // run's directory or the report belongs is removed, never followed.
+      await writeDevflowFile(workspace.path, reportPath(runId), report.markdown);
+      await writeDevflowFile(
+        workspace.path,
+        reportJsonPath(runId),
         `${JSON.stringify(report.json, null, 2)}\n`,
       );
       const reportCommit = await workspace.commit({
@@ -90,7 +90,7 @@ export function createFinishBranchHandler({
       let headCommit = reportCommit;
       const tidy = run.state === "completed" && !(await keepsFilesInTree(engine, runId));
       if (tidy) {
-        await rm(directory, { recursive: true, force: true });
+        await removeAgentFile(workspace.path, runDirectory(runId));
         headCommit =
           (await workspace.commit({
             runId,

@@ -167,12 +167,21 @@ describe.each(backends)("a hostile agent in the $name runner", (backend) => {
         requirements: orders(remote, {
           spec: "md-link",
           phase_plan: ["json-link", "md-fifo"],
-          implement: ["dir-link", "valid"],
+          implement: ["dir-link", "report-link"],
         }),
       });
       await h.approve(runId, "spec_approved");
       await h.approve(runId, "phase_plan_approved");
-      const done = await h.waitForState(runId, "completed", 120_000);
+      await h.waitForState(runId, "completed", 120_000);
+      // The run ends with its report committed on the branch, over the agent's links.
+      const done = await h.waitForStatus(
+        runId,
+        (status) => status.finishedBranch !== null,
+        "the run's branch finished",
+        60_000,
+      );
+      const reportCommit = done.finishedBranch?.reportCommit ?? "";
+      expect(reportCommit).toMatch(/^[0-9a-f]{40}$/);
 
       const executions = await h.db
         .select()
@@ -194,6 +203,7 @@ describe.each(backends)("a hostile agent in the $name runner", (backend) => {
         "attack artifact-link: blocked",
         "attack markdown-fifo: blocked",
         "attack directory-link: blocked",
+        "attack report-link: blocked",
       ]) {
         expect(transcripts).toContain(attack);
       }
@@ -214,9 +224,12 @@ describe.each(backends)("a hostile agent in the $name runner", (backend) => {
       // The host file behind the link is untouched; the Markdown is a file on the branch.
       expect(readFileSync(canary, "utf8")).toBe("the host's own file\n");
       expect(statSync(canary).mtimeMs).toBe(canaryBefore);
-      const tree = git(remote, "ls-tree", "-r", done.run.branch, `.devflow/runs/${runId}/`);
+      const tree = git(remote, "ls-tree", "-r", reportCommit, `.devflow/runs/${runId}/`);
       expect(tree).toMatch(/100644 blob \S+\t\.devflow\/runs\/[^/]+\/spec\.md/);
+      expect(tree).toMatch(/100644 blob \S+\t\.devflow\/runs\/[^/]+\/report\.md/);
       expect(tree).not.toContain("120000");
+      // The last commit takes the run's directory out of the tree.
+      expect(git(remote, "ls-tree", "-r", done.run.branch, ".devflow/")).toBe("");
       // The linked artifact was refused, not read.
       const planArtifacts = await h.db.select().from(artifacts).where(eq(artifacts.runId, runId));
       expect(planArtifacts.flatMap((artifact) => artifact.errors).join("\n")).toContain(
