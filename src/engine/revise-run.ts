@@ -1,4 +1,4 @@
-import { and, count, desc, eq, notInArray } from "drizzle-orm";
+import { and, count, desc, eq, inArray, notInArray } from "drizzle-orm";
 import {
   type AttemptFeedback,
   runEvents,
@@ -30,6 +30,22 @@ export async function revisionCount(t: Pick<Transition, "tx" | "run">): Promise<
     .from(runEvents)
     .where(and(eq(runEvents.runId, t.run.id), eq(runEvents.type, "run.revised")));
   return row?.n ?? 0;
+}
+
+/** Whether the run's latest ending has its `branch.finished` (none since its last revision). */
+async function branchFinished(t: Pick<Transition, "tx" | "run">): Promise<boolean> {
+  const [last] = await t.tx
+    .select({ type: runEvents.type })
+    .from(runEvents)
+    .where(
+      and(
+        eq(runEvents.runId, t.run.id),
+        inArray(runEvents.type, ["branch.finished", "run.revised"]),
+      ),
+    )
+    .orderBy(desc(runEvents.seq))
+    .limit(1);
+  return last?.type === "branch.finished";
 }
 
 /**
@@ -74,6 +90,14 @@ export async function reviseRun(
               ? "request changes at its gate instead"
               : "wait until the run completes",
         },
+      );
+    }
+    // The branch is still being finished (its report committed, its directory taken
+    // out): a revision then would race that job on the branch.
+    if (t.run.cloneUrl !== null && !(await branchFinished(t))) {
+      throw new DevflowError(
+        `run ${t.run.id} has just completed and its branch is being finished: ask again in a moment`,
+        { class: "human", code: "branch_finishing" },
       );
     }
     const [phase] = await t.tx

@@ -996,8 +996,33 @@ describe("the whole story", () => {
         .find((entry) => entry.body.includes("## Revision 2")),
     );
     expect(comment.body).toContain("## Revision 1");
-    // A review on a run that is not completed, or a revise with nothing asked, changes nothing.
+    // A comment review changes nothing; /devflow revise on the pull request revises.
     expect((await review("commented", "Nice.")).outcome).toBe("ignored: a commented review");
+    const say = async (text: string, id: number) => {
+      const payload = example("issue_comment", "created");
+      payload.comment = {
+        ...payload.comment,
+        id,
+        body: text,
+        created_at: new Date().toISOString(),
+      };
+      payload.issue = { ...payload.issue, number: pr, pull_request: { url: "x" } };
+      payload.repository = { ...payload.repository, full_name: repository, default_branch: "main" };
+      payload.sender = { ...payload.sender, login: "bob", type: "User" };
+      payload.installation = { id: INSTALLATION_ID, node_id: "x" };
+      return processed((await sendWebhook(storyServer.port, "issue_comment", payload)).id, story);
+    };
+    expect((await say("/devflow revise", 990_001 + issue)).outcome).toBe(
+      "refused: revise without words",
+    );
+    expect((await say("/devflow revise use tabs", 990_002 + issue)).outcome).toBe(
+      "revise: revision 3",
+    );
+    const [third] = await story.db
+      .select()
+      .from(phaseAttempts)
+      .where(and(eq(phaseAttempts.runId, runId), eq(phaseAttempts.attempt, 4)));
+    expect(third?.feedback).toMatchObject({ source: "revision", actor: "bob", body: "use tabs" });
   }, 240_000);
 
   it("the implementation gate: the pull request is marked ready only once a person approves the implementation", async () => {
