@@ -154,7 +154,8 @@ export function createConsoleContext(options: ConsoleOptions): ConsoleContext {
     async readableRun(session, runId) {
       if (!/^[0-9a-f-]{36}$/i.test(runId)) return null;
       const run = await engine.getRun(runId);
-      if (run === null || !(await access.canRead(session, run.repository))) return null;
+      if (run === null || !(await access.canRead(session, run.repository, run.repositoryId)))
+        return null;
       return run;
     },
     validForm: (session, req, form) =>

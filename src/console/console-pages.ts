@@ -75,11 +75,21 @@ export async function handlePage(
   }
   // A stream lasts no longer than the session it was opened with.
   const sessionStillValid = () => ctx.sessionOf(req) !== undefined;
+  // Streams are for the page's EventSource only: not an <img> or a link an agent's
+  // Markdown could make the browser open.
+  if (
+    path.startsWith("/console/stream/") &&
+    !(req.headers.accept ?? "").includes("text/event-stream")
+  ) {
+    res.writeHead(406, { "content-type": "text/plain" }).end("an event stream only\n");
+    return true;
+  }
   if (path === "/console/stream/runs") {
     const all = await ctx.readable(session);
     const repository = param("repository");
     await streamRuns({
       res,
+      owner: session.login,
       db: ctx.db,
       log: ctx.log,
       pollMs: ctx.pollMs * 2,
@@ -104,6 +114,7 @@ export async function handlePage(
     const seq = param("seq");
     await streamRun({
       res,
+      owner: session.login,
       db: ctx.db,
       log: ctx.log,
       pollMs: ctx.pollMs,
@@ -111,7 +122,8 @@ export async function handlePage(
       have,
       seq: seq !== undefined && /^\d+$/.test(seq) ? Number(seq) : undefined,
       stillAllowed: async () =>
-        sessionStillValid() && (await ctx.access.canRead(session, run.repository)),
+        sessionStillValid() &&
+        (await ctx.access.canRead(session, run.repository, run.repositoryId)),
     });
     return true;
   }

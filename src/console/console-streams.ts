@@ -8,11 +8,44 @@ import { sessionProgress, transcriptSlice } from "./load-run.ts";
 
 export interface StreamOptions {
   res: ServerResponse;
+  /** Whose stream it is: each person has at most STREAMS_PER_PERSON open at once. */
+  owner: string;
   db: Db;
   log: Logger;
   pollMs: number;
   /** Asked again every minute: a stream ends when the person may no longer read what it shows. */
   stillAllowed: () => Promise<boolean>;
+}
+
+/** Streams one person may hold open at once (a page holds one; a few tabs, a few). */
+export const STREAMS_PER_PERSON = 8;
+/** Streams one process serves at once. */
+export const STREAMS_PER_PROCESS = 200;
+/**
+ * How long a stream lasts: then it ends and the browser's EventSource opens a new
+ * one, checked afresh (the page's offsets keep it from showing anything twice).
+ */
+export const STREAM_LIFETIME_MS = 5 * 60_000;
+/** A client that reads slower than this much waiting output is cut off, not buffered for. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+const open = new Map<string, number>();
+let openTotal = 0;
+
+/** Takes a stream slot for `owner`; false when they (or this process) have too many. */
+function takeSlot(owner: string): boolean {
+  const mine = open.get(owner) ?? 0;
+  if (mine >= STREAMS_PER_PERSON || openTotal >= STREAMS_PER_PROCESS) return false;
+  open.set(owner, mine + 1);
+  openTotal += 1;
+  return true;
+}
+
+function releaseSlot(owner: string): void {
+  const mine = (open.get(owner) ?? 1) - 1;
+  if (mine <= 0) open.delete(owner);
+  else open.set(owner, mine);
+  openTotal = Math.max(0, openTotal - 1);
 }
 
 /**
@@ -25,6 +58,24 @@ async function stream(
   tick: (send: (event: string, data: unknown) => void) => Promise<void>,
 ): Promise<void> {
   const { res } = options;
+  if (!takeSlot(options.owner)) {
+    res.writeHead(429, { ...SECURITY_HEADERS, "retry-after": "30", "content-type": "text/plain" });
+    res.end("too many live views open: close a few and reload\n");
+    return;
+  }
+  try {
+    await serve(options, tick);
+  } finally {
+    releaseSlot(options.owner);
+  }
+}
+
+async function serve(
+  options: StreamOptions,
+  tick: (send: (event: string, data: unknown) => void) => Promise<void>,
+): Promise<void> {
+  const { res } = options;
+  const opened = Date.now();
   res.writeHead(200, {
     ...SECURITY_HEADERS,
     "content-type": "text/event-stream; charset=utf-8",
@@ -44,6 +95,8 @@ async function stream(
     closed = true;
   });
   while (!closed) {
+    // A client that does not read gets no more; a long stream starts over, checked again.
+    if (res.writableLength > MAX_BUFFERED_BYTES || Date.now() - opened > STREAM_LIFETIME_MS) break;
     try {
       if (Date.now() - lastCheck > 60_000) {
         lastCheck = Date.now();
@@ -94,6 +147,10 @@ export function streamRun(
     [...options.have].map(([id, length]) => [id, { length, captured: -1 }]),
   );
   let seq = options.seq;
+  // A transcript at its kept limit drops its start with every append: it is sent
+  // whole again at most this often, not on every poll.
+  const RESET_EVERY_MS = 30_000;
+  const lastReset = new Map<string, number>();
   return stream(options, async (send) => {
     const progress = await sessionProgress(options.db, options.runId);
     if (seq !== undefined && progress.seq !== seq) send("changed", { state: progress.state });
@@ -105,7 +162,9 @@ export function streamRun(
         (execution.length >= TRANSCRIPT_LIMIT &&
           known.captured >= 0 &&
           execution.captured !== known.captured);
+      if (rotated && Date.now() - (lastReset.get(execution.id) ?? 0) < RESET_EVERY_MS) continue;
       if (rotated) {
+        lastReset.set(execution.id, Date.now());
         const text = await transcriptSlice(options.db, execution.id, 0);
         send("transcript", { id: execution.id, from: 0, text, reset: true });
       } else if (execution.length > known.length) {

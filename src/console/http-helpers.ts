@@ -75,6 +75,8 @@ export function safeNext(next: string | null | undefined): string {
   return next !== null &&
     next !== undefined &&
     /^\/console(\/|\?|$)/.test(next) &&
+    // Printable ASCII only: a control character would break the Location header.
+    /^[\x21-\x7e]*$/.test(next) &&
     !next.includes("\\") &&
     !next.startsWith("//")
     ? next

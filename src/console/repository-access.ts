@@ -14,7 +14,11 @@ export interface RepositoryAccessOptions {
 
 export interface RepositoryAccess {
   /** Whether the person can read `owner/name` (GitHub answers 404 to those who cannot). */
-  canRead(user: SignedInUser, repository: string): Promise<boolean>;
+  /**
+   * Whether `user` can read `repository`; with its GitHub id, only if the repository
+   * of that name is still that one (a name freed by a rename can be taken by another).
+   */
+  canRead(user: SignedInUser, repository: string, repositoryId?: number | null): Promise<boolean>;
   /** Whether devflow's steering rules let the person steer runs of `repository` (write, approvers). */
   maySteer(
     user: SignedInUser,
@@ -68,11 +72,12 @@ export function createRepositoryAccess(options: RepositoryAccessOptions): Reposi
     return { owner, repo };
   };
   return {
-    canRead(user, repository) {
-      return cached(`read:${tokenKey(user)}:${repository.toLowerCase()}`, async () => {
+    canRead(user, repository, repositoryId) {
+      const id = typeof repositoryId === "number" ? repositoryId : undefined;
+      return cached(`read:${tokenKey(user)}:${repository.toLowerCase()}:${id ?? ""}`, async () => {
         try {
-          await octokitFor(user).rest.repos.get(split(repository));
-          return true;
+          const { data } = await octokitFor(user).rest.repos.get(split(repository));
+          return id === undefined || data.id === id;
         } catch {
           return false;
         }

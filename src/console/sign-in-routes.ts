@@ -18,6 +18,8 @@ import { renderSignInPage } from "./pages/render-sign-in-page.ts";
  * callback that checks the state, trades the code for the person's token and starts
  * a session. False for any other request.
  */
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
 export async function handleSignIn(
   ctx: ConsoleContext,
   req: IncomingMessage,
@@ -44,6 +46,17 @@ export async function handleSignIn(
   if (url.pathname === "/console/sign-in/github") {
     if (ctx.signIn === undefined) {
       redirect(res, "/console/sign-in");
+      return true;
+    }
+    // A session cookie carries the person's GitHub token: over plain HTTP only on
+    // this machine (a reverse proxy on the same host, or a person at it).
+    const callback = new URL(ctx.callbackUrl(req));
+    if (callback.protocol !== "https:" && !LOOPBACK.has(callback.hostname)) {
+      signInPage(
+        403,
+        safeNext(url.searchParams.get("next")),
+        `Signing in needs HTTPS: set DEVFLOW_PUBLIC_URL to the https:// address devflow is served at (it is ${callback.origin} now).`,
+      );
       return true;
     }
     const state = randomBytes(24).toString("base64url");

@@ -1,6 +1,8 @@
 import { and, count, desc, eq, inArray, notInArray } from "drizzle-orm";
 import {
   type AttemptFeedback,
+  approvalDecisions,
+  approvalRequests,
   runEvents,
   runPhases,
   runReports,
@@ -79,6 +81,17 @@ export async function reviseRun(
         replayed: true,
         revision: Number((earlier.payload as { revision?: number }).revision),
       };
+    // The same review or comment decided a gate of this run before it completed (its
+    // job retried since): it asked for that, not for a revision.
+    const [decided] = await t.tx
+      .select({ id: approvalDecisions.id })
+      .from(approvalDecisions)
+      .innerJoin(approvalRequests, eq(approvalRequests.id, approvalDecisions.approvalRequestId))
+      .where(
+        and(eq(approvalRequests.runId, t.run.id), eq(approvalDecisions.clientToken, input.key)),
+      )
+      .limit(1);
+    if (decided !== undefined) return { replayed: true, revision: await revisionCount(t) };
     if (t.run.state !== "completed") {
       throw new DevflowError(
         `run ${t.run.id} is ${t.run.state.replaceAll("_", " ")}: only a completed run can be revised`,

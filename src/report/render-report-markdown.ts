@@ -1,4 +1,5 @@
 import type { FinalReport } from "./final-report.ts";
+import { untrustedMarkdown } from "./untrusted-markdown.ts";
 
 const STATUS_LINE: Record<FinalReport["status"], string> = {
   completed: "✅ completed",
@@ -8,7 +9,7 @@ const STATUS_LINE: Record<FinalReport["status"], string> = {
 
 function cell(value: string | number | null): string {
   if (value === null) return "—";
-  return String(value).replaceAll("|", "\\|").replaceAll("\n", " ");
+  return untrustedMarkdown(String(value)).replaceAll("|", "\\|").replaceAll("\n", " ");
 }
 
 function seconds(ms: number | null): string {
@@ -41,9 +42,11 @@ export function renderReportMarkdown(report: FinalReport): string {
       "",
       `Asked ${revision.at}:`,
       "",
-      ...revision.asked.split("\n").map((line) => `> ${line}`),
+      ...untrustedMarkdown(revision.asked)
+        .split("\n")
+        .map((line) => `> ${line}`),
       "",
-      `What changed (attempt ${revision.attempt}, ${seconds(revision.workingMs)}, ${dollars(revision.costUsd)}): ${revision.summary ?? "no valid implementation artifact."}`,
+      `What changed (attempt ${revision.attempt}, ${seconds(revision.workingMs)}, ${dollars(revision.costUsd)}): ${revision.summary === null ? "no valid implementation artifact." : untrustedMarkdown(revision.summary)}`,
       "",
     );
   }
@@ -104,7 +107,7 @@ export function renderWork(
   const lines: string[] = [];
   const { work } = report;
   if (work !== undefined) {
-    lines.push("## What was built", "", work.summary, "");
+    lines.push("## What was built", "", untrustedMarkdown(work.summary), "");
     if (work.filesChanged.length > 0) {
       lines.push("| file | change | what |", "|---|---|---|");
       for (const file of work.filesChanged)
@@ -116,7 +119,10 @@ export function renderWork(
     lines.push("### Tests", "");
     if (work.testsRun.length === 0) lines.push("The implementation ran no tests.");
     for (const test of work.testsRun) {
-      const details = test.details === undefined ? "" : ` — ${test.details.split("\n")[0]}`;
+      const details =
+        test.details === undefined
+          ? ""
+          : ` — ${untrustedMarkdown(test.details.split("\n")[0] ?? "")}`;
       lines.push(
         `- ${RESULT[test.result] ?? cell(test.result)}: \`${cell(test.command)}\`${details}`,
       );
@@ -124,13 +130,13 @@ export function renderWork(
     lines.push("");
     if (work.followUps.length > 0) {
       lines.push("### Follow-ups", "");
-      for (const item of work.followUps) lines.push(`- ${item}`);
+      for (const item of work.followUps) lines.push(`- ${untrustedMarkdown(item)}`);
       lines.push("");
     }
   }
   const open = [
-    ...(report.openQuestions ?? []).map((question) => `- ❓ ${question}`),
-    ...(report.risks ?? []).map((risk) => `- ⚠️ ${risk}`),
+    ...(report.openQuestions ?? []).map((question) => `- ❓ ${untrustedMarkdown(question)}`),
+    ...(report.risks ?? []).map((risk) => `- ⚠️ ${untrustedMarkdown(risk)}`),
   ];
   if (open.length > 0) lines.push("## Open questions and risks (from the spec)", "", ...open, "");
   return lines;

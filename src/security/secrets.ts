@@ -140,6 +140,8 @@ export function secretsFromEnvironment(
   };
   push("the GitHub App's private key", privateKey);
   push("the webhook secret", env.WEBHOOK_SECRET);
+  push("the app's OAuth client secret", env.GITHUB_CLIENT_SECRET);
+  push("the console's session secret", env.DEVFLOW_CONSOLE_SECRET);
   if (env.DATABASE_URL) {
     try {
       push("the database password", decodeURIComponent(new URL(env.DATABASE_URL).password));

@@ -68,6 +68,8 @@ describe("sessions", () => {
       "//evil.test/console",
       "/consolex",
       "/console\\@evil",
+      "/console/\nSet-Cookie: x=1",
+      "/console/\u0000",
       null,
     ]) {
       expect(safeNext(bad)).toBe("/console");

@@ -26,7 +26,7 @@ let oauth: FakeGitHubOAuth;
 let server: GitHubServer;
 let browser: Browser;
 let base: string;
-const runs: { shown: string; hidden: string; done: string } = { shown: "", hidden: "", done: "" };
+const runs = { shown: "", hidden: "", done: "", renamed: "" };
 
 /** Approves each gate the run reaches until it ends. */
 async function drive(runId: string) {
@@ -120,6 +120,10 @@ beforeAll(async () => {
     })
   ).runId;
   runs.hidden = (await h.start({ repository: "secret/vault", issueTitle: "A private run" })).runId;
+  // A run of the repository that had this name before a rename (another GitHub id).
+  runs.renamed = (
+    await h.start({ repository: "octo/widgets", repositoryId: 4242, issueTitle: "Before" })
+  ).runId;
   await h.waitForGate(runs.shown, "spec_approved");
   // What an agent printed is untrusted too: a line of it that is HTML.
   const [spec] = await h.db
@@ -186,6 +190,9 @@ describe.skipIf(skip !== undefined)("the console, in Chromium", () => {
     await shot(page, "runs");
     // The hidden run's page is no more reachable than its line.
     await page.goto(`${base}/console/runs/${runs.hidden}`);
+    await expect(page.locator("h1").textContent()).resolves.toBe("No such run");
+    // Nor is a run of another repository that once had a name alice can read now.
+    await page.goto(`${base}/console/runs/${runs.renamed}`);
     await expect(page.locator("h1").textContent()).resolves.toBe("No such run");
     // (Chromium logs the 404 that page answered with.)
     errors.length = 0;

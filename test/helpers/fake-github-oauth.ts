@@ -100,6 +100,8 @@ export async function startFakeGitHubOAuth(
     const rest = repo[3] ?? "";
     if (req.method === "GET" && rest === "") {
       json(200, {
+        // Every repository here has the id the webhook fixtures give theirs.
+        id: 77,
         full_name: `${repo[1]}/${repo[2]}`,
         permissions: { admin: permission === "admin", push: permission !== "read", pull: true },
       });

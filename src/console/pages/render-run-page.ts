@@ -8,9 +8,17 @@ import { formatCost, formatDuration, formatTime, stateBadge } from "./format.ts"
 /**
  * Artifacts and reports are written by agents, who may write anything: Markdown
  * with HTML off (tags show as text), no linkified bare URLs, and markdown-it's own
- * link check (no javascript:, vbscript:, file: or data: links).
+ * link check (no javascript:, vbscript:, file: or data: links), and no images.
  */
 const markdown = new MarkdownIt({ html: false, linkify: false, typographer: false });
+// No images: an agent's image would make every viewer's browser fetch what it names
+// (a tracker, or one of the console's own streams). Its alt text and address show as text.
+markdown.renderer.rules.image = (tokens, index) => {
+  const token = tokens[index];
+  const alt = token?.content ?? "";
+  const src = token?.attrGet("src") ?? "";
+  return markdown.utils.escapeHtml(`[image: ${alt}${src === "" ? "" : ` <${src}>`}]`);
+};
 
 export interface RunPageOptions {
   view: RunView;

@@ -122,6 +122,14 @@ export const issueCommentCreated: DeliveryHandler<"issue_comment.created"> = asy
           await reply(octokit, target, "Say what to change: `/devflow revise <what to change>`.");
           return { outcome: "refused: revise without words", runId: run.id };
         }
+        if (issue.state === "closed") {
+          await reply(
+            octokit,
+            target,
+            "This is closed, so devflow does not revise it: label the issue again for a new run.",
+          );
+          return { outcome: "refused: closed", runId: run.id };
+        }
         const { revision } = await engine.reviseRun({
           runId: run.id,
           key: clientToken,

@@ -27,6 +27,8 @@ export const pullRequestReviewSubmitted: DeliveryHandler<"pull_request_review.su
   const gate = await engine.pendingApproval(run.id);
   // Request changes on a completed run's pull request revises it.
   const revise = gate === null && run.state === "completed" && state === "changes_requested";
+  if (revise && pullRequest.state === "closed")
+    return { outcome: "ignored: the pull request is closed", runId: run.id };
   if (!revise && (gate === null || gate.kind !== "gate"))
     return { outcome: "ignored: the run waits at no review gate", runId: run.id };
   const [owner, repo] = repository.full_name.split("/") as [string, string];

@@ -153,6 +153,7 @@ const statusComment: Step = async (p) => {
       p.status,
       p.pullRequestNumber,
       p.deps.publicUrl === undefined ? undefined : runPageUrl(p.deps.publicUrl, p.status.run.id),
+      p.deps.showRunningAfterMs,
     ),
   );
 };

@@ -5,6 +5,7 @@ import type { PublishedState } from "../../db/schema/index.ts";
 import type { PhaseProgress, RunStatus } from "../../engine/get-run-status.ts";
 import { HUMAN_GATES } from "../../engine/human-gates.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
+import { untrustedMarkdown } from "../../report/untrusted-markdown.ts";
 import { GATE_EXTERNAL_ID_PREFIX } from "../handlers/check-run-requested-action.ts";
 import { cut } from "./render-run-status.ts";
 
@@ -168,7 +169,7 @@ export function desiredChecks(
           ? {}
           : { text: watched.text }
         : {
-            text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content)}`,
+            text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${untrustedMarkdown(renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content))}`,
           };
     if (phase.state === "awaiting_approval" && gate?.state === "pending") {
       checks.push({

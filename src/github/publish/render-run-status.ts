@@ -1,6 +1,7 @@
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { FinalReport } from "../../report/final-report.ts";
 import { renderWork } from "../../report/render-report-markdown.ts";
+import { SHOW_RUNNING_AFTER_MS } from "./reconcile-check-runs.ts";
 
 /** GitHub's limit for an issue or pull request comment, and a pull request body. */
 export const COMMENT_LIMIT = 65_536;
@@ -39,11 +40,14 @@ export function statusNeedsWords(status: RunStatus): boolean {
  * cost to a tenth of a dollar, so the comment changes about once a minute at most
  * (the phase's check has the detail, every PROGRESS_EVERY_MS).
  */
-export function progressLine(status: RunStatus): string {
+export function progressLine(status: RunStatus, showAfterMs = SHOW_RUNNING_AFTER_MS): string {
   const phase = status.phases.find((row) => row.state === "running");
   const progress = phase === undefined ? undefined : status.progress.get(phase.id);
   if (phase === undefined || progress === undefined) return "";
-  const minutes = Math.floor((Date.now() - progress.startedAt.getTime()) / 60_000);
+  const ranMs = Date.now() - progress.startedAt.getTime();
+  // Like its check: an agent that answers within a few seconds is never shown working.
+  if (ranMs < showAfterMs) return "";
+  const minutes = Math.floor(ranMs / 60_000);
   const cost = progress.costUsd === null ? "" : `, about $${progress.costUsd.toFixed(1)} so far`;
   return `\n\nNow: \`${phase.phaseKey}\`, attempt ${progress.attempt}, ${minutes === 0 ? "under a minute" : `${minutes} min`}${cost}.`;
 }
@@ -57,6 +61,8 @@ export function renderRunStatus(
   pullRequestNumber: number | null,
   /** The run's page in devflow's console, when devflow knows its public address. */
   pageUrl?: string,
+  /** How long a phase runs before it is shown working (SHOW_RUNNING_AFTER_MS). */
+  showAfterMs?: number,
 ): string {
   const marker = `<!-- devflow-status:${status.run.id} -->\n`;
   const link =
@@ -64,11 +70,11 @@ export function renderRunStatus(
   if (!statusNeedsWords(status) && pullRequestNumber === null) {
     // The first phase, before the branch has a commit a check could sit on.
     const { run } = status;
-    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this; its pull request opens once the first phase has committed.${progressLine(status)}${link}`;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this; its pull request opens once the first phase has committed.${progressLine(status, showAfterMs)}${link}`;
   }
   if (!statusNeedsWords(status) && pullRequestNumber !== null) {
     const { run } = status;
-    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.${progressLine(status)}${link}`;
+    return `${marker}**devflow** run \`${run.id}\` (${run.templateName}@${run.templateVersion}) is working on this in #${pullRequestNumber}: each phase shows as a check there, and its gates wait for your review of the pull request. This comment says how the run ended.${progressLine(status, showAfterMs)}${link}`;
   }
   return (
     marker +
