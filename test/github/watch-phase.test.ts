@@ -120,21 +120,28 @@ describe("a phase you can watch", () => {
         });
       }
     };
-    await h.waitFor("three writes of the running plan's check", async () => {
+    await h.waitFor("three writes of the running plan's check, two with its cost", async () => {
       collect();
-      return seen.filter((write) => write.status === "in_progress").length >= 3 || undefined;
+      const running = seen.filter((write) => write.status === "in_progress");
+      const priced = running.filter((write) => write.summary.includes("so far"));
+      return (running.length >= 3 && priced.length >= 2) || undefined;
     });
     await h.engine.abortRun({ runId: later, reason: "seen enough" });
 
     const running = seen.filter((write) => write.status === "in_progress");
+    // (The first may come before the agent has reported any cost.)
     for (const write of running) {
-      expect(write.summary).toMatch(/Running for \d+ s \(attempt 1\), \$\d+\.\d\d so far\./);
+      expect(write.summary).toMatch(/Running for \d+ s \(attempt 1\)(, \$\d+\.\d\d so far)?\./);
     }
+    expect(running.at(-1)?.summary).toMatch(/\$\d+\.\d\d so far\./);
     // The agent's latest steps, from its transcript as it grows.
     expect(running.at(-1)?.text).toContain("What the agent is doing now");
     expect(running.at(-1)?.text).toMatch(/scripted agent: step \d+: adding to SPENDY_WORK\.md/);
     // Its cost grows from one update to the next.
-    const costs = running.map((write) => Number(/\$(\d+\.\d\d) so far/.exec(write.summary)?.[1]));
+    const costs = running
+      .map((write) => /\$(\d+\.\d\d) so far/.exec(write.summary)?.[1])
+      .filter((cost) => cost !== undefined)
+      .map(Number);
     expect(costs.at(-1)).toBeGreaterThan(costs[0] ?? 0);
     // Never more often than the interval (a little slack for timers).
     for (let i = 1; i < running.length; i += 1) {
