@@ -42,19 +42,46 @@ export function parsePersona({
       errors: [`front matter is not valid YAML: ${(error as Error).message.split("\n")[0]}`],
     };
   }
-  const result = registry.validate("registry/persona@1", front);
+  const checked = namedEntry<PersonaDefinition>({
+    value: front,
+    schemaId: "registry/persona@1",
+    extension: ".md",
+    text,
+    fileName,
+    shown,
+    registry,
+  });
+  if (!checked.ok) return checked;
+  return { ok: true, entry: { ...checked.entry, body: (match[2] ?? "").trim() } };
+}
+
+/**
+ * What every registry file must be: valid against its schema, and named after the
+ * name and version it declares (`<name>@<version><extension>`). The entry carries
+ * the text's hash, which a run pins.
+ */
+export function namedEntry<D extends { name: string; version: number }>(options: {
+  value: unknown;
+  schemaId: string;
+  extension: string;
+  text: string;
+  fileName: string;
+  shown: string;
+  registry: Pick<Registry, "validate">;
+}): Parsed<{ id: string; file: string; hash: string; definition: D }> {
+  const result = options.registry.validate(options.schemaId, options.value);
   if (!result.ok) return { ok: false, errors: result.errors };
-  const definition = front as PersonaDefinition;
+  const definition = options.value as D;
   const id = `${definition.name}@${definition.version}`;
-  if (fileName !== `${id}.md`) return { ok: false, errors: [`/: file name must be ${id}.md`] };
+  if (options.fileName !== `${id}${options.extension}`)
+    return { ok: false, errors: [`/: file name must be ${id}${options.extension}`] };
   return {
     ok: true,
     entry: {
       id,
-      file: shown,
-      hash: createHash("sha256").update(text).digest("hex"),
+      file: options.shown,
+      hash: createHash("sha256").update(options.text).digest("hex"),
       definition,
-      body: (match[2] ?? "").trim(),
     },
   };
 }

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
-import type { Parsed } from "./parse-persona.ts";
+import { namedEntry, type Parsed } from "./parse-persona.ts";
 import type { Registry, RegistryEntry, TemplateDefinition } from "./types.ts";
 
 export interface ParseTemplateOptions {
@@ -30,18 +29,13 @@ export function parseTemplate({
   } catch (error) {
     return { ok: false, errors: [`not valid YAML: ${(error as Error).message.split("\n")[0]}`] };
   }
-  const result = registry.validate("registry/template@1", parsed);
-  if (!result.ok) return { ok: false, errors: result.errors };
-  const definition = parsed as TemplateDefinition;
-  const id = `${definition.name}@${definition.version}`;
-  if (fileName !== `${id}.yml`) return { ok: false, errors: [`/: file name must be ${id}.yml`] };
-  return {
-    ok: true,
-    entry: {
-      id,
-      file: shown,
-      hash: createHash("sha256").update(text).digest("hex"),
-      definition,
-    },
-  };
+  return namedEntry<TemplateDefinition>({
+    value: parsed,
+    schemaId: "registry/template@1",
+    extension: ".yml",
+    text,
+    fileName,
+    shown,
+    registry,
+  });
 }

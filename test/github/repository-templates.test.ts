@@ -10,28 +10,17 @@ import {
   webhookDeliveries,
   workflowTemplates,
 } from "../../src/db/schema/index.ts";
-import { createGitHubAccess } from "../../src/github/github-access.ts";
-import {
-  createProbot,
-  type GitHubServer,
-  startGitHubServer,
-} from "../../src/github/start-github-server.ts";
+import type { GitHubServer } from "../../src/github/start-github-server.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import type { Runner, RunnerRequest } from "../../src/runner/runner.ts";
 import { type FakeGitHub, fakeGitHub } from "../helpers/fake-github.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
-import {
-  API,
-  APP_ID,
-  appCredentials,
-  freePort,
-  labeledPayload,
-  sendWebhook,
-} from "../helpers/github-fixtures.ts";
-import { type Harness, startHarness } from "../helpers/harness.ts";
+import { appCredentials, labeledPayload, sendWebhook } from "../helpers/github-fixtures.ts";
+import type { Harness } from "../helpers/harness.ts";
+import { startWebhookHarness } from "../helpers/webhook-harness.ts";
 
-const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
-const credentials = appCredentials();
+const _log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
+const _credentials = appCredentials();
 const REPO = "octo/gadgets";
 const TEMPLATES = ".github/devflow/templates";
 const PERSONAS = ".github/devflow/personas";
@@ -53,34 +42,23 @@ function promptRecordingRunner(): Runner & { requests: RunnerRequest[] } {
 let h: Harness;
 let runner: ReturnType<typeof promptRecordingRunner>;
 let server: GitHubServer;
+let stop: () => Promise<void>;
 let remote: string;
 let github: FakeGitHub;
 
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect("127.0.0.1");
-  // Files change between deliveries here: nothing is read from a cache.
-  const access = createGitHubAccess({
-    probot: createProbot(credentials, log),
-    appId: APP_ID,
-    privateKey: credentials.privateKey,
-    baseUrl: API,
-    readCacheSeconds: 0,
-  });
   runner = promptRecordingRunner();
-  h = await startHarness({ github: access, runner, waitTimeoutMs: 90_000 });
-  server = await startGitHubServer({
-    credentials,
-    port: await freePort(),
-    host: "127.0.0.1",
-    db: h.db,
-    log,
-    onRecorded: h.devflow.dispatchDeliveries,
-  });
+  // Files change between deliveries here: nothing is read from a cache.
+  ({ h, server, stop } = await startWebhookHarness({
+    runner,
+    waitTimeoutMs: 90_000,
+    readCacheSeconds: 0,
+  }));
 });
 afterAll(async () => {
-  await server?.stop();
-  await h?.stop();
+  await stop?.();
   nock.cleanAll();
   nock.enableNetConnect();
 });

@@ -1,58 +1,29 @@
 import nock from "nock";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGitHubAccess } from "../../src/github/github-access.ts";
-import {
-  createProbot,
-  type GitHubServer,
-  startGitHubServer,
-} from "../../src/github/start-github-server.ts";
+import type { GitHubServer } from "../../src/github/start-github-server.ts";
 import { fakeGitHub } from "../helpers/fake-github.ts";
 import { createBareRemote } from "../helpers/git-fixtures.ts";
-import {
-  API,
-  APP_ID,
-  appCredentials,
-  freePort,
-  labeledPayload,
-  sendWebhook,
-} from "../helpers/github-fixtures.ts";
-import { type Harness, startHarness } from "../helpers/harness.ts";
+import { labeledPayload, sendWebhook } from "../helpers/github-fixtures.ts";
+import type { Harness } from "../helpers/harness.ts";
+import { startWebhookHarness } from "../helpers/webhook-harness.ts";
 
-const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
-const credentials = appCredentials();
 /** Short, so a test sees several updates; production's is PROGRESS_EVERY_MS (20 s). */
 const EVERY_MS = 2_000;
 let h: Harness;
 let server: GitHubServer;
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect("127.0.0.1");
-  const github = createGitHubAccess({
-    probot: createProbot(credentials, log),
-    appId: APP_ID,
-    privateKey: credentials.privateKey,
-    baseUrl: API,
-  });
-  h = await startHarness({
-    github,
+  ({ h, server, stop } = await startWebhookHarness({
     waitTimeoutMs: 60_000,
     // The spendy agent works 30 s: its attempts may take longer than that.
     jobs: { showRunningAfterMs: 1_000, progressEveryMs: EVERY_MS, attemptTimeoutSeconds: 120 },
-  });
-  server = await startGitHubServer({
-    credentials,
-    port: await freePort(),
-    host: "127.0.0.1",
-    db: h.db,
-    log,
-    onRecorded: h.devflow.dispatchDeliveries,
-  });
+  }));
 });
 afterAll(async () => {
-  await server?.stop();
-  await h?.stop();
+  await stop?.();
   nock.cleanAll();
   nock.enableNetConnect();
 });

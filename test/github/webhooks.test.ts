@@ -12,21 +12,14 @@ import {
   runs,
   webhookDeliveries,
 } from "../../src/db/schema/index.ts";
-import { createGitHubAccess } from "../../src/github/github-access.ts";
 import { WEBHOOK_EVENTS } from "../../src/github/handlers/index.ts";
-import {
-  createProbot,
-  type GitHubServer,
-  startGitHubServer,
-} from "../../src/github/start-github-server.ts";
+import type { GitHubServer } from "../../src/github/start-github-server.ts";
 import { type FakeGitHub, fakeGitHub, type Publication } from "../helpers/fake-github.ts";
 import { createBareRemote, git } from "../helpers/git-fixtures.ts";
 import {
   API,
-  APP_ID,
   appCredentials,
   example,
-  freePort,
   gateClickPayload,
   INSTALLATION_ID,
   labeledPayload,
@@ -34,10 +27,11 @@ import {
   sendWebhook,
   webhookExamples,
 } from "../helpers/github-fixtures.ts";
-import { type Harness, startHarness } from "../helpers/harness.ts";
+import type { Harness } from "../helpers/harness.ts";
+import { startWebhookHarness } from "../helpers/webhook-harness.ts";
 
-const log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
-const credentials = appCredentials();
+const _log = pino({ level: process.env.DEVFLOW_TEST_LOG ?? "silent" });
+const _credentials = appCredentials();
 const REPO = "octo/widgets";
 const STORY = "octo/story";
 let h: Harness;
@@ -51,27 +45,10 @@ let published: Publication[];
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect("127.0.0.1");
-  const probot = createProbot(credentials, log);
   // These tests change a repository's config and permissions between deliveries:
-  // nothing is read from a cache. (The whole story below runs with the cache.)
-  const github = createGitHubAccess({
-    probot,
-    appId: APP_ID,
-    privateKey: credentials.privateKey,
-    baseUrl: API,
-    readCacheSeconds: 0,
-  });
-  // Probot's throttling spaces one installation's GitHub writes about a second apart,
-  // and every run here shares one installation: waits get more time.
-  h = await startHarness({ github, waitTimeoutMs: 90_000 });
-  server = await startGitHubServer({
-    credentials,
-    port: await freePort(),
-    host: "127.0.0.1",
-    db: h.db,
-    log,
-    onRecorded: h.devflow.dispatchDeliveries,
-  });
+  // nothing is read from a cache. (The whole story below runs with the cache.) Every
+  // run here shares one installation, whose writes are paced: waits get more time.
+  ({ h, server } = await startWebhookHarness({ readCacheSeconds: 0, waitTimeoutMs: 90_000 }));
 });
 afterAll(async () => {
   await server?.stop();
@@ -691,27 +668,12 @@ describe("the whole story", () => {
   let story: Harness;
   let storyServer: GitHubServer;
   beforeAll(async () => {
-    const access = createGitHubAccess({
-      probot: createProbot(credentials, log),
-      appId: APP_ID,
-      privateKey: credentials.privateKey,
-      baseUrl: API,
-    });
     // Phases are shown once they ended: a loaded machine (a phase past 5 s) must not
     // add a "running" write to what the budget counts.
-    story = await startHarness({
-      github: access,
+    ({ h: story, server: storyServer } = await startWebhookHarness({
       waitTimeoutMs: 90_000,
       jobs: { showRunningAfterMs: 600_000 },
-    });
-    storyServer = await startGitHubServer({
-      credentials,
-      port: await freePort(),
-      host: "127.0.0.1",
-      db: story.db,
-      log,
-      onRecorded: story.devflow.dispatchDeliveries,
-    });
+    }));
   });
   afterAll(async () => {
     await storyServer?.stop();
