@@ -1,7 +1,5 @@
-import { and, eq } from "drizzle-orm";
 import type { Job, Queue } from "pg-boss";
 import type { Logger } from "pino";
-import { runEvents } from "../src/db/schema/index.ts";
 import type { Engine } from "../src/engine/create-engine.ts";
 import { type FinishBranchPayload, QUEUES } from "../src/engine/outbox.ts";
 import { reportJsonPath, reportPath } from "../src/report/build-final-report.ts";
@@ -25,18 +23,6 @@ export const queue: Queue = {
   deadLetter: QUEUES.deadLetter,
 };
 
-/** Whether the run was started to keep its files in the tree (`artifacts.keepInTree`). */
-async function keepsFilesInTree(engine: Engine, runId: string): Promise<boolean> {
-  const [created] = await engine.deps.db
-    .select({ payload: runEvents.payload })
-    .from(runEvents)
-    .where(and(eq(runEvents.runId, runId), eq(runEvents.type, "run.created")));
-  return (
-    (created?.payload as { keepArtifactsInTree?: boolean } | undefined)?.keepArtifactsInTree ===
-    true
-  );
-}
-
 /**
  * Finishes a terminal run's branch: commits `report.md` and `report.json` under the
  * run's directory, then — for a completed run, unless the repository keeps them —
@@ -50,7 +36,7 @@ export function createFinishBranchHandler({
   workspaces,
   log,
 }: {
-  engine: Engine;
+  engine: Pick<Engine, "getRunStatus" | "recordBranchFinished">;
   workspaces: Workspaces;
   log: Logger;
 }) {
@@ -88,7 +74,7 @@ export function createFinishBranchHandler({
         forceAdd: [reportPath(runId), reportJsonPath(runId)],
       });
       let headCommit = reportCommit;
-      const tidy = run.state === "completed" && !(await keepsFilesInTree(engine, runId));
+      const tidy = run.state === "completed" && !status.keepArtifactsInTree;
       if (tidy) {
         await removeAgentFile(workspace.path, runDirectory(runId));
         headCommit =

@@ -53,13 +53,7 @@ async function steer(
 ): Promise<void> {
   const run = await ctx.readableRun(session, runId);
   if (run === null) {
-    ctx.message(
-      res,
-      404,
-      "No such run",
-      "There is no such run, or you cannot read its repository.",
-      session,
-    );
+    ctx.noSuchRun(res, session);
     return;
   }
   const may = await ctx.access.maySteer(session, run.repository, run.baseBranch);

@@ -78,6 +78,8 @@ export interface ConsoleContext {
     text: string,
     session?: Session,
   ): void;
+  /** 404 for a run that does not exist or that the person cannot read: the same answer for both. */
+  noSuchRun(res: ServerResponse, session: Session): void;
   /** The request's session, or undefined (none, forged, expired). */
   sessionOf(req: IncomingMessage): Session | undefined;
   /** The repositories with runs that the person can read. */
@@ -115,6 +117,14 @@ export function createConsoleContext(options: ConsoleOptions): ConsoleContext {
         ...extra,
       }),
     );
+  const message: ConsoleContext["message"] = (res, status, title, text, session) =>
+    page(
+      res,
+      status,
+      title,
+      html`<h1>${title}</h1><p class="refusal" role="alert">${text}</p><p><a href="/console">Back to the runs</a></p>`,
+      session,
+    );
   return {
     db,
     engine,
@@ -135,12 +145,13 @@ export function createConsoleContext(options: ConsoleOptions): ConsoleContext {
     callbackUrl: (req) =>
       `${(options.publicUrl ?? `http://${req.headers.host ?? "localhost"}`).replace(/\/$/, "")}/console/callback`,
     page,
-    message: (res, status, title, text, session) =>
-      page(
+    message,
+    noSuchRun: (res, session) =>
+      message(
         res,
-        status,
-        title,
-        html`<h1>${title}</h1><p class="refusal" role="alert">${text}</p><p><a href="/console">Back to the runs</a></p>`,
+        404,
+        "No such run",
+        "There is no such run, or you cannot read its repository.",
         session,
       ),
     sessionOf: (req) => sessions.open<Session>(readCookies(req).get(SESSION_COOKIE)),

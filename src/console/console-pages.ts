@@ -55,13 +55,7 @@ export async function handlePage(
     const run = await ctx.readableRun(session, runPath[1] ?? "");
     const view = run === null ? null : await loadRun(ctx.db, ctx.engine, run.id);
     if (run === null || view === null) {
-      ctx.message(
-        res,
-        404,
-        "No such run",
-        "There is no such run, or you cannot read its repository.",
-        session,
-      );
+      ctx.noSuchRun(res, session);
       return true;
     }
     const steer = await ctx.access.maySteer(session, run.repository, run.baseBranch);

@@ -4,7 +4,7 @@ import { DevflowError } from "../errors.ts";
 import { buildFinalReport, reportPath } from "../report/build-final-report.ts";
 import { renderReportMarkdown } from "../report/render-report-markdown.ts";
 import { QUEUES } from "./outbox.ts";
-import { endingKey, revisionCount } from "./revise-run.ts";
+import { endingKey, revisionCount } from "./run-endings.ts";
 import type { Transition } from "./run-transition.ts";
 
 /**

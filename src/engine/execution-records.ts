@@ -243,7 +243,13 @@ export async function recordAttemptSpending(
     .where(
       and(
         eq(phaseAttempts.state, "running"),
-        sql`${phaseAttempts.id} = (select ${runnerExecutions.attemptId} from ${runnerExecutions} where ${runnerExecutions.id} = ${executionId})`,
+        inArray(
+          phaseAttempts.id,
+          deps.db
+            .select({ id: runnerExecutions.attemptId })
+            .from(runnerExecutions)
+            .where(eq(runnerExecutions.id, executionId)),
+        ),
       ),
     );
 }

@@ -1,8 +1,7 @@
-import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
 import {
   approvalRequests,
   artifacts,
-  isTerminal,
   phaseAttempts,
   runEvents,
   runPhases,
@@ -12,8 +11,7 @@ import {
 import { DevflowError } from "../errors.ts";
 import { type QueuePlace, queuePlace } from "./admission.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
-import { QUEUES } from "./outbox.ts";
-import type { FinishedBranch } from "./record-branch-finished.ts";
+import { branchFinishing, type FinishedBranch, runEndings } from "./run-endings.ts";
 import { runHeadSha } from "./run-head.ts";
 import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
 
@@ -37,6 +35,8 @@ export interface RunStatus {
   branchFinishing: boolean;
   /** How many times people revised the run after it completed. */
   revisions: number;
+  /** Whether the run keeps its directory in the tree when it completes (`artifacts.keepInTree`). */
+  keepArtifactsInTree: boolean;
   /** Running phases as their agents work: by phase id (docs/github.md, "a phase you can watch"). */
   progress: Map<string, PhaseProgress>;
   /** A queued run's place in the queue and the cap that holds it; null for any other run. */
@@ -92,8 +92,9 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         .orderBy(desc(runEvents.seq))
         .limit(50);
       const headSha = await runHeadSha(tx, runId);
+      // Each phase's latest artifact: its latest valid one when it has one.
       const artifactRows = await tx
-        .select({
+        .selectDistinctOn([artifacts.phaseId], {
           phaseId: artifacts.phaseId,
           schemaId: artifacts.schemaId,
           path: artifacts.path,
@@ -102,30 +103,14 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         })
         .from(artifacts)
         .where(eq(artifacts.runId, runId))
-        .orderBy(asc(artifacts.createdAt), asc(artifacts.revision));
-      // The branch is finished for the run's latest ending: after its latest revision.
-      const endings = await tx
-        .select({ type: runEvents.type, seq: runEvents.seq, payload: runEvents.payload })
-        .from(runEvents)
-        .where(
-          and(
-            eq(runEvents.runId, runId),
-            inArray(runEvents.type, ["branch.finished", "run.revised"]),
-          ),
-        )
-        .orderBy(asc(runEvents.seq));
-      const revisions = endings.filter((event) => event.type === "run.revised").length;
-      const last = endings.at(-1);
-      const finishedBranch =
-        last?.type === "branch.finished" ? (last.payload as unknown as FinishedBranch) : null;
-      const stuckAll = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
-      const branchFinishing =
-        isTerminal(run.state) &&
-        run.state !== "aborted" &&
-        run.cloneUrl !== null &&
-        finishedBranch === null &&
-        // A finish that failed every retry: the run is shown as over without it.
-        !stuckAll.some((job) => job.queue === QUEUES.finishBranch);
+        .orderBy(
+          artifacts.phaseId,
+          desc(artifacts.valid),
+          desc(artifacts.createdAt),
+          desc(artifacts.revision),
+        );
+      const endings = await runEndings(tx, runId);
+      const stuck = await listFailedJobs({ db: tx as unknown as EngineDeps["db"] }, { runId });
       const running = await tx
         .select({
           phaseId: phaseAttempts.phaseId,
@@ -146,11 +131,6 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
           { ...attempt, transcriptTail: tail ?? "" },
         ]),
       );
-      const latest = new Map<string, PhaseArtifact>();
-      for (const { phaseId, ...artifact } of artifactRows) {
-        if (artifact.valid || latest.get(phaseId)?.valid !== true) latest.set(phaseId, artifact);
-      }
-      const stuck = stuckAll;
       return {
         run,
         phases,
@@ -158,11 +138,12 @@ export async function getRunStatus(deps: EngineDeps, runId: string): Promise<Run
         report: reports[0] ?? null,
         eventsTail: events.reverse(),
         stuck,
-        headSha: finishedBranch?.headCommit ?? headSha,
-        finishedBranch,
-        branchFinishing,
-        artifacts: latest,
-        revisions,
+        headSha: endings.finishedBranch?.headCommit ?? headSha,
+        finishedBranch: endings.finishedBranch,
+        branchFinishing: branchFinishing(run, endings, stuck),
+        keepArtifactsInTree: endings.keepArtifactsInTree,
+        artifacts: new Map(artifactRows.map(({ phaseId, ...artifact }) => [phaseId, artifact])),
+        revisions: endings.revisions,
         progress,
         queue: run.state === "queued" ? await queuePlace(tx, deps, run) : null,
       };

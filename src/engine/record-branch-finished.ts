@@ -1,16 +1,8 @@
-import { endingKey, revisionCount } from "./revise-run.ts";
+import { endingKey, type FinishedBranch, revisionCount } from "./run-endings.ts";
 import { withRun } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
 
-/** What a run's branch holds once it ended: the report's commit, and the branch head after it. */
-export interface FinishedBranch {
-  /** The commit that holds the report and every artifact of the run. */
-  reportCommit: string | null;
-  /** The branch head once its files were committed (and taken out of the tree). */
-  headCommit: string | null;
-  /** Whether the run's directory was taken out of the tree by the head commit. */
-  tidied: boolean;
-}
+export type { FinishedBranch };
 
 /**
  * Records that a terminal run's branch is finished (its report committed, its

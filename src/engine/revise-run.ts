@@ -1,4 +1,4 @@
-import { and, count, desc, eq, inArray, notInArray } from "drizzle-orm";
+import { and, desc, eq, notInArray } from "drizzle-orm";
 import {
   type AttemptFeedback,
   approvalDecisions,
@@ -10,8 +10,10 @@ import {
   TERMINAL_RUN_STATES,
 } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
+import { listFailedJobs } from "./failed-jobs.ts";
 import { startAttempt } from "./phase-transitions.ts";
-import { type Transition, withRun } from "./run-transition.ts";
+import { branchFinishing, revisionCount, runEndings } from "./run-endings.ts";
+import { withRun } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
 
 export interface ReviseRunInput {
@@ -23,39 +25,6 @@ export interface ReviseRunInput {
   body: string;
   comments?: AttemptFeedback["comments"];
   source: "review" | "command";
-}
-
-/** How many times the run was revised: 0 until a person asks for a revision. */
-export async function revisionCount(t: Pick<Transition, "tx" | "run">): Promise<number> {
-  const [row] = await t.tx
-    .select({ n: count() })
-    .from(runEvents)
-    .where(and(eq(runEvents.runId, t.run.id), eq(runEvents.type, "run.revised")));
-  return row?.n ?? 0;
-}
-
-/** Whether the run's latest ending has its `branch.finished` (none since its last revision). */
-async function branchFinished(t: Pick<Transition, "tx" | "run">): Promise<boolean> {
-  const [last] = await t.tx
-    .select({ type: runEvents.type })
-    .from(runEvents)
-    .where(
-      and(
-        eq(runEvents.runId, t.run.id),
-        inArray(runEvents.type, ["branch.finished", "run.revised"]),
-      ),
-    )
-    .orderBy(desc(runEvents.seq))
-    .limit(1);
-  return last?.type === "branch.finished";
-}
-
-/**
- * The idempotency key of a once-per-ending event (`run.completed`, `report.written`,
- * `branch.finished`): a revised run ends again, and each ending has its own.
- */
-export function endingKey(base: string, revisions: number): string {
-  return revisions === 0 ? base : `${base}:${revisions}`;
 }
 
 /**
@@ -107,7 +76,11 @@ export async function reviseRun(
     }
     // The branch is still being finished (its report committed, its directory taken
     // out): a revision then would race that job on the branch.
-    if (t.run.cloneUrl !== null && !(await branchFinished(t))) {
+    const stuck = await listFailedJobs(
+      { db: t.tx as unknown as EngineDeps["db"] },
+      { runId: t.run.id },
+    );
+    if (branchFinishing(t.run, await runEndings(t.tx, t.run.id), stuck)) {
       throw new DevflowError(
         `run ${t.run.id} has just completed and its branch is being finished: ask again in a moment`,
         { class: "human", code: "branch_finishing" },

@@ -10,7 +10,7 @@ import {
 } from "../db/schema/index.ts";
 import { ensureReport } from "./ensure-report.ts";
 import { QUEUES } from "./outbox.ts";
-import { endingKey, revisionCount } from "./revise-run.ts";
+import { endingKey, revisionCount } from "./run-endings.ts";
 import type { Transition } from "./run-transition.ts";
 
 /**

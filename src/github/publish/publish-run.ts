@@ -95,7 +95,6 @@ const openPullRequest: Step = async (p) => {
 const draftWhileRevising: Step = async (p) => {
   if (
     p.state.readyForReview !== true ||
-    p.status.run.state === "completed" ||
     isTerminal(p.status.run.state) ||
     p.state.pullRequestNodeId === undefined
   )
