@@ -79,7 +79,7 @@ function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): st
       : `Artifact: \`.devflow/runs/${status.run.id}/${phase.phaseKey}.json\` (${phase.artifactSchema}).`,
     phase.failure === null
       ? ""
-      : `**${phase.failure.category}** \`${phase.failure.code}\`: ${phase.failure.message}`,
+      : `**${phase.failure.category}** \`${phase.failure.code}\`: ${untrustedMarkdown(phase.failure.message)}`,
     (phase.egressDenied ?? []).length === 0
       ? ""
       : `**The sandbox refused the agent:** ${(phase.egressDenied ?? [])
@@ -243,7 +243,7 @@ export function desiredChecks(
       summary:
         run.failure === null
           ? `Run \`${run.id}\`: ${run.state.replaceAll("_", " ")}.`
-          : `**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`,
+          : `**${run.failure.category}** \`${run.failure.code}\`: ${untrustedMarkdown(run.failure.message)}`,
       actions: [],
     });
   }

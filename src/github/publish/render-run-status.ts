@@ -1,6 +1,7 @@
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { FinalReport } from "../../report/final-report.ts";
 import { renderWork } from "../../report/render-report-markdown.ts";
+import { untrustedMarkdown } from "../../report/untrusted-markdown.ts";
 import { SHOW_RUNNING_AFTER_MS } from "./reconcile-check-runs.ts";
 
 /** GitHub's limit for an issue or pull request comment, and a pull request body. */
@@ -103,7 +104,10 @@ export function renderRunSummary(
         : NEXT_STEP[run.state];
   if (next !== undefined) lines.push(next, "");
   if (run.failure !== null && (run.state === "failed" || run.state === "aborted")) {
-    lines.push(`**${run.failure.category}** \`${run.failure.code}\`: ${run.failure.message}`, "");
+    lines.push(
+      `**${run.failure.category}** \`${run.failure.code}\`: ${untrustedMarkdown(run.failure.message)}`,
+      "",
+    );
   }
   for (const job of status.stuck) {
     lines.push(
