@@ -74,10 +74,11 @@ export async function startDeliveryDispatcher({
     }
     running = (async () => {
       try {
-        // A moment for the rest of a burst to arrive: one batch instead of many.
-        await sleep(GATHER_MS);
         do {
           again = false;
+          // A moment for the rest of a burst to arrive: one batch instead of many
+          // (under a steady stream, a pass every GATHER_MS rather than one per delivery).
+          await sleep(GATHER_MS);
           while (!stopped && (await dispatchBatch()) === BATCH) {}
         } while (again && !stopped);
       } catch (error) {

@@ -20,6 +20,20 @@ export interface ProcessDeliveryDeps {
   defaultAgent: string | undefined;
 }
 
+/**
+ * A recorded body, parsed (the endpoint refused what is not JSON). PostgreSQL's
+ * text cannot hold a NUL, so one written as \u0000 becomes U+FFFD before any of it
+ * can reach a column.
+ */
+function parsePayload(body: string): Record<string, unknown> | null {
+  const parsed: unknown = body.includes("\\u0000")
+    ? JSON.parse(body, (_key, value: unknown) =>
+        typeof value === "string" ? value.replaceAll("\u0000", "\uFFFD") : value,
+      )
+    : JSON.parse(body);
+  return parsed as Record<string, unknown> | null;
+}
+
 type AnyHandler = (context: DeliveryContext) => Promise<DeliveryOutcome>;
 
 /**
@@ -39,17 +53,16 @@ export async function processDelivery(
     .where(and(eq(webhookDeliveries.id, deliveryId), isNull(webhookDeliveries.processedAt)))
     .returning();
   if (delivery === undefined) return;
+  const payload = delivery.body === null ? delivery.payload : parsePayload(delivery.body);
   const log = deps.log.child({ event: delivery.event, action: delivery.action });
   const key = delivery.action === null ? delivery.event : `${delivery.event}.${delivery.action}`;
   const handlers = DELIVERY_HANDLERS as unknown as Record<string, AnyHandler | undefined>;
   const handlerKey = handlers[key] !== undefined ? key : delivery.event;
   const handler = handlers[handlerKey];
   const problems =
-    handler === undefined || delivery.payload === null
-      ? []
-      : payloadProblems(handlerKey, delivery.payload);
+    handler === undefined || payload === null ? [] : payloadProblems(handlerKey, payload);
   let result: DeliveryOutcome;
-  if (handler === undefined || delivery.payload === null) {
+  if (handler === undefined || payload === null) {
     result = { outcome: `ignored: devflow does not act on ${key}` };
   } else if (problems.length > 0) {
     log.warn({ problems }, "malformed payload dropped");
@@ -58,7 +71,7 @@ export async function processDelivery(
     try {
       result = await handler({
         deliveryId,
-        payload: delivery.payload as unknown as DeliveryContext["payload"],
+        payload: payload as unknown as DeliveryContext["payload"],
         engine: deps.engine,
         db: deps.db,
         github: deps.github,
@@ -87,6 +100,7 @@ export async function processDelivery(
       outcome: result.outcome.slice(0, 500),
       runId: result.runId ?? null,
       processedAt: sql`now()`,
+      body: null,
       payload: null,
     })
     .where(eq(webhookDeliveries.id, deliveryId));

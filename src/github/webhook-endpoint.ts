@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { WEBHOOK_EVENTS } from "./handlers/index.ts";
-import { NotJson, recordDelivery } from "./record-delivery.ts";
+import { createDeliveryRecorder, NotJson } from "./record-delivery.ts";
 
 /** GitHub never sends a delivery over 25 MB; devflow reads no more than that. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -76,12 +76,14 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
  * devflow's webhook endpoint (a Node handler; true when it answered): a body
  * larger than GitHub ever sends is refused by its Content-Length before anything
  * is read, or cut off the moment it passes the limit; the signature is checked
- * against the raw body; a verified delivery is recorded in one statement (the
- * dispatcher queues its job), and only then acknowledged — 200, or 503 when the database did not
+ * against the raw body; a verified delivery is recorded (together with those that
+ * arrive beside it, in one statement: record-delivery.ts; the dispatcher queues
+ * its job), and only then acknowledged — 200, or 503 when the database did not
  * answer in time (GitHub then lists it as failed, and the delivery reconciler asks
  * for it again). Nothing else happens in the request.
  */
 export function createWebhookEndpoint(options: WebhookEndpointOptions) {
+  const recorder = createDeliveryRecorder(options.db);
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = req.url?.split("?")[0];
     if (url !== options.path) return false;
@@ -131,7 +133,7 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
       let deadline: NodeJS.Timeout | undefined;
       try {
         recorded = await Promise.race([
-          recordDelivery({ db: options.db, id, event, body: body.toString("utf8") }),
+          recorder.record({ id, event, body: body.toString("utf8") }),
           new Promise<"late">((resolve) => {
             deadline = setTimeout(resolve, RECORD_DEADLINE_MS, "late");
           }),

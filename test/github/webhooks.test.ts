@@ -115,6 +115,23 @@ describe("webhooks in", () => {
     await h.waitForGate(run?.id ?? "", "spec_approved");
   });
 
+  it("a NUL written as \\u0000 in an issue's title is accepted, and reaches the run as U+FFFD", async () => {
+    issue += 1;
+    const payload = labeled(issue);
+    payload.issue.title = "Widgets\u0000 everywhere";
+    const sent = await sendWebhook(server.port, "issues", payload);
+    expect(sent.status).toBe(200);
+    const delivery = await processed(sent.id);
+    expect(delivery.outcome).toMatch(/^started run/);
+    // Processed, the delivery keeps what happened, not the body.
+    expect(delivery.body).toBeNull();
+    const [run] = await h.db
+      .select()
+      .from(runs)
+      .where(eq(runs.id, delivery.runId ?? ""));
+    expect(run?.issueTitle).toBe("Widgets\uFFFD everywhere");
+  });
+
   it("a delivery sent twice, or five times at once, has one effect", async () => {
     issue += 1;
     const payload = labeled(issue);

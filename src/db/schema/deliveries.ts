@@ -12,6 +12,13 @@ export const webhookDeliveries = pgTable("webhook_deliveries", {
   action: text("action"),
   installationId: bigint("installation_id", { mode: "number" }),
   repository: text("repository"),
+  /**
+   * The body exactly as GitHub signed it. The request keeps it as text (parsing it
+   * into jsonb was most of what recording a delivery cost the database); the
+   * processing job parses it.
+   */
+  body: text("body"),
+  /** The parsed payload of a delivery recorded before `body` was kept (migration 0016). */
   payload: jsonb("payload").$type<Record<string, unknown>>(),
   runId: uuid("run_id"),
   /** `received` until processed; then what happened, in a few words (`started run`, `ignored: …`). */
