@@ -419,6 +419,17 @@ async function restCallsPerRun(url: string): Promise<void> {
         `      label delivery: recorded at ${label?.receivedAt.toISOString()}, run created ${run?.createdAt.toISOString()}, processed ${label?.processedAt?.toISOString()}; bench start ${new Date(performance.timeOrigin + started).toISOString()}`,
       );
     }
+    if (process.env.DEVFLOW_BENCH_TRACE) {
+      const events = await devflow.database.pool.query<{ type: string; at: Date }>(
+        "select type, created_at as at from run_events where run_id = $1 order by seq",
+        [runId],
+      );
+      const origin = performance.timeOrigin + started;
+      for (const event of events.rows.slice(0, 12))
+        console.log(
+          `      ${((event.at.getTime() - origin) / 1000).toFixed(2)} s  event ${event.type}`,
+        );
+    }
     if (process.env.DEVFLOW_BENCH_TRACE)
       for (const entry of seen)
         console.log(

@@ -15,7 +15,7 @@ const BATCH = 200;
 const PER_JOB = 25;
 /** Recorded deliveries are looked for this often, woken or not. */
 const POLL_MS = 2_000;
-/** How long a wake-up waits for more deliveries before it queues what it finds. */
+/** The least time between two passes: a wake-up sooner waits for more deliveries. */
 const GATHER_MS = 50;
 
 export interface DeliveryDispatcher {
@@ -46,6 +46,7 @@ export async function startDeliveryDispatcher({
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  let lastPassAt = Number.NEGATIVE_INFINITY;
 
   // Taken out of the inbox in one statement and queued in the same transaction.
   const dispatchBatch = () =>
@@ -76,10 +77,13 @@ export async function startDeliveryDispatcher({
       try {
         do {
           again = false;
-          // A moment for the rest of a burst to arrive: one batch instead of many
-          // (under a steady stream, a pass every GATHER_MS rather than one per delivery).
-          await sleep(GATHER_MS);
+          // A delivery after a quiet moment is queued at once (a person waits for its
+          // 👀); one that comes soon after a pass waits for the rest of its burst, so a
+          // steady stream costs a pass every GATHER_MS rather than one per delivery.
+          const wait = lastPassAt + GATHER_MS - performance.now();
+          if (wait > 0) await sleep(wait);
           while (!stopped && (await dispatchBatch()) === BATCH) {}
+          lastPassAt = performance.now();
         } while (again && !stopped);
       } catch (error) {
         log.warn({ err: error }, "could not queue recorded deliveries; trying again shortly");

@@ -126,6 +126,17 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   }
   const agent = config.config.agent ?? defaultAgent;
   const scripted = agent === "scripted" ? parseScriptedDirective(issue.body ?? "") : null;
+  // The first thing a person sees, without waiting for the run's first publish, nor
+  // for the run to be created: given beside the start. (Should the start be refused —
+  // the issue has an active run — that run's 👀 is already there: GitHub keeps one.)
+  const reacted = reactOnce({
+    db,
+    octokit,
+    owner,
+    repo,
+    issueNumber: issue.number,
+    startKey: deliveryId,
+  }).catch((error: unknown) => log.warn({ err: error }, "could not react; the publisher will"));
   try {
     const started = await engine.startRun({
       startKey: deliveryId,
@@ -155,19 +166,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
         : {}),
       ...(config.config.artifacts?.keepInTree === true ? { keepArtifactsInTree: true } : {}),
     });
-    // The first thing a person sees, without waiting for the run's first publish.
-    if (!started.replayed) {
-      await reactOnce({
-        db,
-        octokit,
-        owner,
-        repo,
-        issueNumber: issue.number,
-        startKey: deliveryId,
-      }).catch((error: unknown) =>
-        log.warn({ err: error, runId: started.runId }, "could not react; the publisher will"),
-      );
-    }
+    await reacted;
     return {
       outcome: started.replayed
         ? "replayed: run already started"
@@ -175,6 +174,7 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       runId: started.runId,
     };
   } catch (error) {
+    await reacted;
     if (
       isDevflowError(error) &&
       (error.code === "active_run_exists" || error.code === "unknown_template")

@@ -32,6 +32,9 @@ export function createGitWorkspaces({
       }
       const cloneUrl = run.cloneUrl;
       const token = await credentials.tokenFor(run);
+      const cache = refreshRepositoryCache({ root, remoteUrl: cloneUrl, token });
+      // Awaited by prepareWorkspace (a failure fails the workspace), unless it fails first.
+      cache.catch(() => undefined);
       const prepared = await prepareWorkspace({
         root,
         runId: run.id,
@@ -39,7 +42,7 @@ export function createGitWorkspaces({
         branch: run.branch,
         baseBranch: run.baseBranch,
         token,
-        cache: await refreshRepositoryCache({ root, remoteUrl: cloneUrl, token }),
+        cache,
       });
       return {
         path: prepared.path,

@@ -16,8 +16,12 @@ export interface PrepareWorkspaceOptions {
   baseBranch: string;
   /** An installation token, sent with each fetch or push to `remoteUrl` and never stored. */
   token?: string | undefined;
-  /** A local bare copy of the repository to take objects from, when there is one. */
-  cache?: string | undefined;
+  /**
+   * A local bare copy of the repository to take objects from, when there is one;
+   * or the copy being brought up to date, awaited only when its objects are needed
+   * (the workspace's own set-up and the remote's listing go on meanwhile).
+   */
+  cache?: string | Promise<string> | undefined;
 }
 
 /**
@@ -135,7 +139,8 @@ export async function prepareWorkspace(
       );
     }
     const branchOnRemote = heads.has(options.branch);
-    if (options.cache !== undefined) {
+    const cache = await options.cache;
+    if (cache !== undefined) {
       // Most objects come from this host's cache; the remote sends only what is newer.
       await runGit({
         gitDir: layout.gitDir,
@@ -143,7 +148,7 @@ export async function prepareWorkspace(
           "fetch",
           "--quiet",
           "--no-tags",
-          options.cache,
+          cache,
           `+refs/heads/${options.baseBranch}:refs/devflow/cache`,
         ],
       }).catch(() => undefined);
