@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
 import type { TestProject } from "vitest/node";
 import { createDatabase } from "../../src/db/client.ts";
 import { startEmbeddedPostgres } from "../../src/db/embedded-postgres.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
+import { type ExecutionProcess, executionProcesses, killAll } from "./execution-processes.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -62,5 +64,28 @@ export default async function setup(project: TestProject) {
   await admin.end();
   project.provide("pgServerUrl", serverUrl);
   project.provide("pgTemplate", TEMPLATE);
-  return stopCluster;
+  const before = new Set((await executionProcesses()).map((found) => found.pid));
+  return async () => {
+    await stopCluster();
+    await noExecutionOutlivedItsTests(before);
+  };
+}
+
+/**
+ * After the whole run, no sandbox or agent a test started may still be running:
+ * each is killed, and the run fails naming them. (Processes that were there before
+ * the run, a devflow of this host's own, are left alone.)
+ */
+async function noExecutionOutlivedItsTests(before: Set<number>): Promise<void> {
+  let left: ExecutionProcess[] = [];
+  // A sandbox whose parent just ended takes a moment to be gone.
+  for (let waited = 0; waited <= 5_000; waited += 500) {
+    left = (await executionProcesses()).filter((found) => !before.has(found.pid));
+    if (left.length === 0) return;
+    await sleep(500);
+  }
+  killAll(left);
+  throw new Error(
+    `${left.length} process(es) of agent executions outlived the tests (killed now):\n${left.map((found) => `  ${found.pid} ${found.executionId}: ${found.command}`).join("\n")}`,
+  );
 }

@@ -79,6 +79,26 @@ async function executionProcesses(): Promise<Map<string, number[]>> {
   return found;
 }
 
+/**
+ * Kills every process still carrying `executionId` once the execution's first
+ * process is gone; how many there were. A sandbox normally dies with it
+ * (--die-with-parent), but bubblewrap arms that only part-way through setting the
+ * sandbox up: its first process killed before then (a stop, a time limit or devflow
+ * itself ending the moment an agent starts) leaves the sandbox running with no one
+ * to answer to. Unsandboxed, an agent's detached children would outlive it too.
+ */
+async function killLeftovers(executionId: string): Promise<number> {
+  const pids = (await executionProcesses()).get(executionId) ?? [];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+  return pids.length;
+}
+
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -261,6 +281,12 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         });
         child.once("exit", async (code) => {
           clearTimeout(timer);
+          const leftovers = await killLeftovers(request.executionId);
+          if (leftovers > 0)
+            await appendFile(
+              log,
+              `\ndevflow: ${leftovers} process(es) of this execution outlived it and were killed\n`,
+            ).catch(() => undefined);
           await proxy?.close();
           resolve({
             exitCode: timedOut || entry.stopRequested ? null : code,
