@@ -76,12 +76,13 @@ export async function startDeliveryDispatcher({
     running = (async () => {
       try {
         do {
-          again = false;
           // A delivery after a quiet moment is queued at once (a person waits for its
           // 👀); one that comes soon after a pass waits for the rest of its burst, so a
           // steady stream costs a pass every GATHER_MS rather than one per delivery.
           const wait = lastPassAt + GATHER_MS - performance.now();
           if (wait > 0) await sleep(wait);
+          // Wake-ups while it waited are served by this pass.
+          again = false;
           while (!stopped && (await dispatchBatch()) === BATCH) {}
           lastPassAt = performance.now();
         } while (again && !stopped);

@@ -22,8 +22,8 @@ export interface ProcessDeliveryDeps {
 
 /**
  * A recorded body, parsed (the endpoint refused what is not JSON). PostgreSQL's
- * text cannot hold a NUL, so one written as \u0000 becomes U+FFFD before any of it
- * can reach a column.
+ * text cannot hold a NUL, so one written as \u0000 in a string value becomes
+ * U+FFFD before any of it can reach a column (handlers store values, not keys).
  */
 function parsePayload(body: string): Record<string, unknown> | null {
   const parsed: unknown = body.includes("\\u0000")

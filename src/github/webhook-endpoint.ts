@@ -14,6 +14,9 @@ export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
  */
 export const RECORD_DEADLINE_MS = 8_000;
 
+/** Printable ASCII, at most 200 characters. */
+const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
+
 const SUBSCRIBED = new Set(WEBHOOK_EVENTS.map((name) => name.split(".")[0]));
 
 export interface WebhookEndpointOptions {
@@ -112,6 +115,12 @@ export function createWebhookEndpoint(options: WebhookEndpointOptions) {
       const event = req.headers["x-github-event"];
       if (typeof id !== "string" || id === "" || typeof event !== "string" || event === "") {
         answer(res, 400, "missing X-GitHub-Delivery or X-GitHub-Event");
+        return true;
+      }
+      // GitHub's delivery ids are GUIDs. The header is not signed: a replayed body
+      // with an id too long to index would fail every delivery recorded beside it.
+      if (!DELIVERY_ID.test(id)) {
+        answer(res, 400, "X-GitHub-Delivery is not a delivery id");
         return true;
       }
       const signature = req.headers["x-hub-signature-256"];

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { asc, eq } from "drizzle-orm";
 import pino from "pino";
@@ -82,6 +83,53 @@ describe("recording deliveries", () => {
     );
   });
 
+  it("a delivery the database refuses fails alone: the others recorded beside it are recorded", async () => {
+    const recorder = createDeliveryRecorder(database.db);
+    // Two statements in flight; the rest wait and go together in one.
+    const busy = [recorder.record(delivery("alone-1")), recorder.record(delivery("alone-2"))];
+    // An id too long for the primary key's index: PostgreSQL refuses that row.
+    const refused = recorder.record(delivery(`long-${randomBytes(10_000).toString("hex")}`));
+    const fine = ["beside-1", "beside-2", "beside-3"].map((id) => recorder.record(delivery(id)));
+    await Promise.all(busy);
+    await expect(refused).rejects.toThrow();
+    expect(await Promise.all(fine)).toEqual([
+      { duplicate: false },
+      { duplicate: false },
+      { duplicate: false },
+    ]);
+  });
+
+  it("statements holding the same ids in opposite orders (two processes, say) wait for each other instead of deadlocking", async () => {
+    const before = statements;
+    const rounds = 12;
+    for (let round = 0; round < rounds; round += 1) {
+      const one = createDeliveryRecorder(database.db);
+      const other = createDeliveryRecorder(database.db);
+      const [a, b, c] = ["a", "b", "c"].map((name) => `order-${round}-${name}`) as [
+        string,
+        string,
+        string,
+      ];
+      // Each recorder's first two go alone; the next three share a statement.
+      const answers = await Promise.all([
+        ...[`${a}-1`, `${a}-2`, a, b, c].map((id) => one.record(delivery(id))),
+        ...[`${c}-1`, `${c}-2`, c, b, a].map((id) => other.record(delivery(id))),
+      ]);
+      // Every copy answered, each id recorded by exactly one of them.
+      for (const id of [a, b, c]) {
+        const [first, second] = [
+          answers[[a, b, c].indexOf(id) + 2],
+          answers[[c, b, a].indexOf(id) + 7],
+        ];
+        expect([first?.duplicate, second?.duplicate].sort()).toEqual([false, true]);
+      }
+    }
+    // Three statements a recorder a round: its first two deliveries alone, the other
+    // three together. A statement PostgreSQL aborted (a deadlock, 40P01) would have
+    // been tried again one delivery at a time: more statements.
+    expect(statements - before).toBe(rounds * 6);
+  });
+
   it("keeps a body exactly as it was signed, with the fields the processing job looks up", async () => {
     const payload = labeledPayload({ issue: 7, repository: "octo/exact", cloneUrl: "x" });
     // Key order, spacing and escapes as a sender chose them; a NUL written as \u0000.
@@ -101,6 +149,17 @@ describe("recording deliveries", () => {
       repository: "octo/exact",
       outcome: "received",
     });
+  });
+
+  it("refuses a delivery id that is not one (the header is not signed): too long, or not printable", async () => {
+    const body = JSON.stringify(
+      labeledPayload({ issue: 8, repository: "octo/ids", cloneUrl: "x" }),
+    );
+    for (const id of ["x".repeat(201), "has space"]) {
+      const sent = await sendWebhook(port, "issues", null, { rawBody: body, id });
+      expect(sent.status).toBe(400);
+    }
+    expect((await sendWebhook(port, "issues", null, { rawBody: body })).status).toBe(200);
   });
 
   it("refuses a signed body that is not JSON, a raw NUL included, and records nothing of it", async () => {

@@ -72,15 +72,18 @@ export default async function setup(project: TestProject) {
 }
 
 /**
- * After the whole run, no sandbox or agent a test started may still be running:
- * each is killed, and the run fails naming them. (Processes that were there before
- * the run, a devflow of this host's own, are left alone.)
+ * After the whole run, no sandbox or agent a test started may be left running on
+ * its own: each orphan (its parent gone) is killed, and the run fails naming them.
+ * Agents with a living parent (a devflow of this host's own, another test run) and
+ * processes that were there before the run are left alone.
  */
 async function noExecutionOutlivedItsTests(before: Set<number>): Promise<void> {
   let left: ExecutionProcess[] = [];
   // A sandbox whose parent just ended takes a moment to be gone.
   for (let waited = 0; waited <= 5_000; waited += 500) {
-    left = (await executionProcesses()).filter((found) => !before.has(found.pid));
+    left = (await executionProcesses()).filter(
+      (found) => found.ppid === 1 && !before.has(found.pid),
+    );
     if (left.length === 0) return;
     await sleep(500);
   }

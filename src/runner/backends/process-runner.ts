@@ -88,15 +88,18 @@ async function executionProcesses(): Promise<Map<string, number[]>> {
  * to answer to. Unsandboxed, an agent's detached children would outlive it too.
  */
 async function killLeftovers(executionId: string): Promise<number> {
-  const pids = (await executionProcesses()).get(executionId) ?? [];
-  for (const pid of pids) {
+  let killed = 0;
+  for (const pid of (await executionProcesses()).get(executionId) ?? []) {
+    // Looked at again just before: a pid freed since the scan is not this execution's.
+    if (!(await ownsProcess(pid, executionId))) continue;
     try {
       process.kill(pid, "SIGKILL");
+      killed += 1;
     } catch {
       // Gone already.
     }
   }
-  return pids.length;
+  return killed;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
@@ -281,7 +284,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         });
         child.once("exit", async (code) => {
           clearTimeout(timer);
-          const leftovers = await killLeftovers(request.executionId);
+          const leftovers = await killLeftovers(request.executionId).catch(() => 0);
           if (leftovers > 0)
             await appendFile(
               log,
