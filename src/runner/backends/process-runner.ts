@@ -79,6 +79,9 @@ async function executionProcesses(): Promise<Map<string, number[]>> {
   return found;
 }
 
+/** How long the runner waits for killed leftovers to be gone. */
+const LEFTOVER_WAIT_MS = 5_000;
+
 /**
  * Kills every process still carrying `executionId` once the execution's first
  * process is gone; how many there were. A sandbox normally dies with it
@@ -88,18 +91,31 @@ async function executionProcesses(): Promise<Map<string, number[]>> {
  * to answer to. Unsandboxed, an agent's detached children would outlive it too.
  */
 async function killLeftovers(executionId: string): Promise<number> {
-  let killed = 0;
-  for (const pid of (await executionProcesses()).get(executionId) ?? []) {
-    // Looked at again just before: a pid freed since the scan is not this execution's.
-    if (!(await ownsProcess(pid, executionId))) continue;
-    try {
-      process.kill(pid, "SIGKILL");
-      killed += 1;
-    } catch {
-      // Gone already.
+  let total = 0;
+  // Again while a pass found some: a process may have forked before it died.
+  for (let pass = 0; pass < 3; pass += 1) {
+    const killed: number[] = [];
+    for (const pid of (await executionProcesses()).get(executionId) ?? []) {
+      // Looked at again just before: a pid freed since the scan is not this execution's.
+      if (!(await ownsProcess(pid, executionId))) continue;
+      try {
+        process.kill(pid, "SIGKILL");
+        killed.push(pid);
+      } catch {
+        // Gone already.
+      }
+    }
+    if (killed.length === 0) break;
+    total += killed.length;
+    // A SIGKILL takes effect when the process next runs: the execution is over once
+    // they are gone (a busy host takes a moment), not when they were signalled.
+    for (let waited = 0; waited < LEFTOVER_WAIT_MS; waited += 20) {
+      const alive = await Promise.all(killed.map((pid) => ownsProcess(pid, executionId)));
+      if (!alive.includes(true)) break;
+      await sleep(20);
     }
   }
-  return killed;
+  return total;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
