@@ -98,6 +98,18 @@ interface Pending extends Recordable {
 }
 
 /**
+ * Whether PostgreSQL refused the statement for what one of its rows holds (a data
+ * exception, an integrity or size limit) or aborted it for another transaction (a
+ * deadlock, a serialisation failure): then trying each delivery alone isolates it.
+ * A lost connection or a statement that timed out would only fail again, once per
+ * delivery, holding the statement's place for as long.
+ */
+function mayBeOneDeliverys(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && /^(22|23|54|40)[0-9A-Z]{3}$/.test(code);
+}
+
+/**
  * Group commit for webhook deliveries. A delivery that arrives while nothing is
  * being recorded goes to the database at once, alone; under load, the deliveries
  * that arrive while earlier statements run are recorded together by the next one,
@@ -137,8 +149,8 @@ export function createDeliveryRecorder(db: Db): DeliveryRecorder {
       const inserted = await run(batch);
       for (const delivery of batch) delivery.resolve({ duplicate: !inserted.has(delivery.id) });
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]?.reject(error);
+      if (batch.length === 1 || !mayBeOneDeliverys(error)) {
+        for (const delivery of batch) delivery.reject(error);
         return;
       }
       // What failed may be one delivery's: each is tried on its own, so only it fails.
