@@ -1002,6 +1002,20 @@ describe("the whole story", () => {
       .from(phaseAttempts)
       .where(and(eq(phaseAttempts.runId, runId), eq(phaseAttempts.attempt, 4)));
     expect(third?.feedback).toMatchObject({ source: "revision", actor: "bob", body: "use tabs" });
+    // The test ends with its run's writes: the next test's fake GitHub would record them.
+    await story.waitFor(
+      "revision 3 to complete",
+      async () => {
+        const status = await story.status(runId);
+        return (
+          (status.run.state === "completed" &&
+            status.revisions === 3 &&
+            mutations().filter((m) => m === "ready").length === 4) ||
+          undefined
+        );
+      },
+      60_000,
+    );
   }, 240_000);
 
   it("the implementation gate: the pull request is marked ready only once a person approves the implementation", async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import nock from "nock";
@@ -191,7 +192,9 @@ const ROUTES: Route[] = [
       const pull = {
         number: 7000 + state.published.length,
         head,
-        node_id: `PR_${state.published.length}`,
+        // Unique in the process, as GitHub's are: a run a test left behind writes to
+        // the next test's fake GitHub, and must not name a pull request of that test.
+        node_id: `PR_${randomUUID()}`,
       };
       state.pulls.push(pull);
       return [201, pull];
