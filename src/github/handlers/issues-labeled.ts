@@ -126,17 +126,6 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
   }
   const agent = config.config.agent ?? defaultAgent;
   const scripted = agent === "scripted" ? parseScriptedDirective(issue.body ?? "") : null;
-  // The first thing a person sees, without waiting for the run's first publish, nor
-  // for the run to be created: given beside the start. (Should the start be refused —
-  // the issue has an active run — that run's 👀 is already there: GitHub keeps one.)
-  const reacted = reactOnce({
-    db,
-    octokit,
-    owner,
-    repo,
-    issueNumber: issue.number,
-    startKey: deliveryId,
-  }).catch((error: unknown) => log.warn({ err: error }, "could not react; the publisher will"));
   try {
     const started = await engine.startRun({
       startKey: deliveryId,
@@ -166,7 +155,18 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
         : {}),
       ...(config.config.artifacts?.keepInTree === true ? { keepArtifactsInTree: true } : {}),
     });
-    await reacted;
+    // The first thing a person sees, without waiting for the run's first publish. Only
+    // once the start has said which run this delivery is for: GitHub delivers the
+    // label again under new ids (added twice, re-sent), and each such delivery is
+    // refused for the run the first one started, whose 👀 is claimed by its start key.
+    await reactOnce({
+      db,
+      octokit,
+      owner,
+      repo,
+      issueNumber: issue.number,
+      startKey: deliveryId,
+    }).catch((error: unknown) => log.warn({ err: error }, "could not react; the publisher will"));
     return {
       outcome: started.replayed
         ? "replayed: run already started"
@@ -174,7 +174,6 @@ export const issuesLabeled: DeliveryHandler<"issues.labeled"> = async ({
       runId: started.runId,
     };
   } catch (error) {
-    await reacted;
     if (
       isDevflowError(error) &&
       (error.code === "active_run_exists" || error.code === "unknown_template")
