@@ -1,28 +1,36 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { appendFile, readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { readdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SCRIPTED_AGENT_PATH } from "../../agents/scripted/scripted-adapter.ts";
 import { DevflowError } from "../../errors.ts";
 import { agentEnvironment } from "../agent-environment.ts";
-import {
-  executionGone,
-  type Runner,
-  type RunnerExit,
-  type RunnerHandle,
-  type RunnerRequest,
-  toChunks,
-} from "../runner.ts";
-import { type BubblewrapFeatures, bubblewrapArgs } from "../sandbox/bubblewrap.ts";
-import { type EgressProxy, startEgressProxy } from "../sandbox/egress-proxy.ts";
+import { executionGone, type Runner, type RunnerExit, type RunnerHandle } from "../runner.ts";
+import type { BubblewrapFeatures } from "../sandbox/bubblewrap.ts";
+import type { EgressProxy } from "../sandbox/egress-proxy.ts";
+import { takeBack } from "../sandbox/hand-over.ts";
 import { probeBubblewrap } from "../sandbox/probe-bubblewrap.ts";
+import { executionFiles, sandboxCommand } from "../sandbox/sandbox-command.ts";
 import {
-  loopbackForwards,
-  proxyEnvironment,
-  SANDBOX,
-  writeSandboxFiles,
-} from "../sandbox/sandbox-view.ts";
+  type CgroupSupport,
+  DEFAULT_SANDBOX_LIMITS,
+  type ExecutionCgroup,
+  probeCgroups,
+  reapCgroups,
+  type SandboxLimits,
+} from "../sandbox/sandbox-limits.ts";
+import { sandboxUser } from "../sandbox/sandbox-user.ts";
+import { SANDBOX } from "../sandbox/sandbox-view.ts";
+import {
+  DEFAULT_TRANSCRIPT_MAX_BYTES,
+  openTranscriptReader,
+  openTranscriptSink,
+  type TranscriptReader,
+  type TranscriptSink,
+} from "../transcript-file.ts";
+import { removeTree } from "../workspaces/remove-tree.ts";
+import { executionProcesses, killLeftovers, ownsProcess } from "./process-leftovers.ts";
 
 export interface ProcessRunnerOptions {
   /** How long a stopped agent gets between SIGTERM and SIGKILL. */
@@ -35,13 +43,21 @@ export interface ProcessRunnerOptions {
   sandbox?: "bubblewrap" | "none";
   /** Host paths every sandbox shows read-only at the same path (DEVFLOW_SANDBOX_READ_ONLY). */
   readOnly?: string[];
+  /** What is kept of an execution's output (DEVFLOW_TRANSCRIPT_MAX_MB). */
+  transcriptMaxBytes?: number;
+  /** Each sandbox's processes, memory and /tmp (DEVFLOW_SANDBOX_PIDS, _MEMORY_MB, _TMP_MB). */
+  limits?: SandboxLimits;
+  /** A delegated cgroup v2 group to make executions' groups in (DEVFLOW_SANDBOX_CGROUP). */
+  cgroup?: string;
+  /** Where executions' directories are, so `reap` removes those a dead worker left. */
+  executionsDir?: string;
 }
 
 interface Running {
   child: ChildProcess;
   done: Promise<RunnerExit>;
+  finished: boolean;
   stopRequested: boolean;
-  proxy: EgressProxy | undefined;
 }
 
 function field(handle: RunnerHandle, name: string): string {
@@ -56,68 +72,6 @@ function field(handle: RunnerHandle, name: string): string {
   return String(value);
 }
 
-/** Whether `pid` is still the agent of `executionId` (a pid can be reused after a restart). */
-async function ownsProcess(pid: number, executionId: string): Promise<boolean> {
-  try {
-    const environ = await readFile(`/proc/${pid}/environ`, "latin1");
-    return environ.split("\0").includes(`DEVFLOW_EXECUTION_ID=${executionId}`);
-  } catch {
-    return false;
-  }
-}
-
-/** Every process on this host whose environment names an execution, by execution id. */
-async function executionProcesses(): Promise<Map<string, number[]>> {
-  const found = new Map<string, number[]>();
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const environ = await readFile(`/proc/${name}/environ`, "latin1").catch(() => "");
-    const match = /(?:^|\0)DEVFLOW_EXECUTION_ID=([^\0]+)/.exec(environ);
-    if (match?.[1] === undefined) continue;
-    found.set(match[1], [...(found.get(match[1]) ?? []), Number(name)]);
-  }
-  return found;
-}
-
-/** How long the runner waits for killed leftovers to be gone. */
-const LEFTOVER_WAIT_MS = 5_000;
-
-/**
- * Kills every process still carrying `executionId` once the execution's first
- * process is gone; how many there were. A sandbox normally dies with it
- * (--die-with-parent), but bubblewrap arms that only part-way through setting the
- * sandbox up: its first process killed before then (a stop, a time limit or devflow
- * itself ending the moment an agent starts) leaves the sandbox running with no one
- * to answer to. Unsandboxed, an agent's detached children would outlive it too.
- */
-async function killLeftovers(executionId: string): Promise<number> {
-  let total = 0;
-  // Again while a pass found some: a process may have forked before it died.
-  for (let pass = 0; pass < 3; pass += 1) {
-    const killed: number[] = [];
-    for (const pid of (await executionProcesses()).get(executionId) ?? []) {
-      // Looked at again just before: a pid freed since the scan is not this execution's.
-      if (!(await ownsProcess(pid, executionId))) continue;
-      try {
-        process.kill(pid, "SIGKILL");
-        killed.push(pid);
-      } catch {
-        // Gone already.
-      }
-    }
-    if (killed.length === 0) break;
-    total += killed.length;
-    // A SIGKILL takes effect when the process next runs: the execution is over once
-    // they are gone (a busy host takes a moment), not when they were signalled.
-    for (let waited = 0; waited < LEFTOVER_WAIT_MS; waited += 20) {
-      const alive = await Promise.all(killed.map((pid) => ownsProcess(pid, executionId)));
-      if (!alive.includes(true)) break;
-      await sleep(20);
-    }
-  }
-  return total;
-}
-
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -126,77 +80,49 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The command line, environment and stdin of one sandboxed execution, and its proxy. */
-async function sandboxed(
-  request: RunnerRequest,
-  options: ProcessRunnerOptions,
-  features: BubblewrapFeatures,
-): Promise<{
-  argv: string[];
-  env: Record<string, string>;
-  proxy: EgressProxy | undefined;
-  stdin: number | "ignore";
-}> {
-  await writeSandboxFiles(request.ioDir);
-  const netDir = `${request.ioDir}.net`;
-  mkdirSync(netDir, { recursive: true, mode: 0o755 });
-  const env: Record<string, string> = agentEnvironment(request, { home: SANDBOX.home });
-  // An agent with nowhere to connect gets no proxy and no launcher: its sandbox has no
-  // network at all, bubblewrap feeds its stdin, and it dies with devflow.
-  const networked = request.egress.rules.length > 0;
-  let proxy: EgressProxy | undefined;
-  let stdin: number | "ignore" = "ignore";
-  if (networked) {
-    proxy = await startEgressProxy({
-      socketPath: join(netDir, "proxy.sock"),
-      policy: request.egress,
-      ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
-    });
-    Object.assign(env, {
-      DEVFLOW_SANDBOX: JSON.stringify({
-        env: proxyEnvironment(),
-        proxySocket: `${SANDBOX.netDir}/proxy.sock`,
-        proxyPort: SANDBOX.proxyPort,
-        forwards: loopbackForwards(request.egress.rules),
-        deadlineMs: request.timeoutMs + 5_000,
-        ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
+/** Removes everything of one execution on this host: its directory and devflow's files beside it. */
+async function removeExecutionFiles(ioDir: string): Promise<void> {
+  const files = executionFiles(ioDir);
+  for (const path of [files.ioDir, files.netDir, files.stageDir, files.log]) await removeTree(path);
+}
+
+/** Waits until `child`'s pipes are closed (every writer gone), at most `ms`. */
+async function drained(child: ChildProcess, ms: number): Promise<void> {
+  const ends = [child.stdout, child.stderr].map(
+    (stream) =>
+      new Promise<void>((resolve) => {
+        if (stream === null || stream.readableEnded || stream.destroyed) resolve();
+        else stream.once("close", () => resolve());
       }),
-    });
-  } else if (request.command.stdinFile !== undefined) {
-    stdin = openSync(join(request.ioDir, relative(SANDBOX.io, request.command.stdinFile)), "r");
-  }
-  const argv = bubblewrapArgs({
-    workspace: request.workspace,
-    ioDir: request.ioDir,
-    netDir,
-    launcher: networked,
-    readOnly: [
-      ...(options.readOnly ?? []).map((path) => ({ source: path, target: path })),
-      ...request.readOnly,
-    ],
-    command: request.command.argv,
-    tools: request.command.tools ?? [],
-    features,
-  });
-  env.PATH = argv.path;
-  return { argv: argv.argv, env, proxy, stdin };
+  );
+  await Promise.race([Promise.all(ends), sleep(ms)]);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 /**
  * Runs each agent as a process on this host — by default inside a bubblewrap
  * sandbox (src/runner/sandbox/bubblewrap.ts): its own user, pid, network, ipc and
- * uts namespaces, an unprivileged uid, the workspace and its execution directory
- * writable and the toolchain read-only, no view of devflow's processes or files,
- * and the network only through devflow's egress proxy. The whole sandbox dies
- * when the agent's parent does, when devflow does, or at the time limit. The
- * transcript is a file, so any process on this host can capture it; disposal by
- * a persisted pid checks that the process is still this execution's first.
+ * uts namespaces; as root, a host uid of its own that owns nothing else
+ * (src/runner/sandbox/sandbox-user.ts); its own cgroup with a process and memory
+ * limit where the host lets devflow make one, and a bounded /tmp; the workspace
+ * and its execution directory writable and the toolchain read-only; no view of
+ * devflow's processes or files; no descriptor but its stdio; and the network only
+ * through devflow's egress proxy. Its output comes through pipes devflow holds
+ * into a capped file of devflow's that no sandbox sees. The whole sandbox dies when
+ * the agent's parent does, when devflow does, or at the time limit; what it wrote
+ * is then taken back (no set-id file, nothing of its uid left), and disposal
+ * removes the execution's files.
  */
 export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner {
   const grace = options.killGraceMs ?? 5_000;
   const sandbox = options.sandbox ?? "bubblewrap";
+  const limits = options.limits ?? DEFAULT_SANDBOX_LIMITS;
+  const maxBytes = options.transcriptMaxBytes ?? DEFAULT_TRANSCRIPT_MAX_BYTES;
   const running = new Map<string, Running>();
+  const readers = new Map<string, TranscriptReader>();
   let features: BubblewrapFeatures | undefined;
+  let cgroups: CgroupSupport | undefined;
 
   /** The sandbox's features, probed once; a host where it cannot work refuses to run agents. */
   function sandboxFeatures(): BubblewrapFeatures {
@@ -210,8 +136,13 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         recoveryHint: probe.fix,
       });
     }
-    features = { disableUserns: probe.disableUserns };
+    features = { disableUserns: probe.disableUserns, tmpfsSize: probe.tmpfsSize };
     return features;
+  }
+
+  function cgroupSupport(): CgroupSupport {
+    cgroups ??= probeCgroups(options.cgroup);
+    return cgroups;
   }
 
   async function stopGroup(pid: number, entry: Running | undefined): Promise<void> {
@@ -226,6 +157,35 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
     if (entry !== undefined) await entry.done;
   }
 
+  /** After the first process is gone: what outlived it killed, the pipes drained, the files taken back. */
+  async function settle(
+    request: { executionId: string; workspace: string; ioDir: string },
+    child: ChildProcess,
+    sink: TranscriptSink,
+    cgroup: ExecutionCgroup | undefined,
+  ): Promise<void> {
+    const inGroup = (await cgroup?.kill().catch(() => 0)) ?? 0;
+    const leftovers = await killLeftovers(request.executionId).catch(() => 0);
+    const outlived = Math.max(inGroup, leftovers);
+    await drained(child, 5_000);
+    if (outlived > 0)
+      sink.write(
+        `\ndevflow: ${outlived} process(es) of this execution outlived it and were killed\n`,
+      );
+    await cgroup?.remove().catch(() => undefined);
+    const taken = await takeBack([request.workspace, request.ioDir]);
+    const name = (path: string) => path.replace(request.workspace, "/workspace");
+    if (taken.setId.length > 0)
+      sink.write(
+        `devflow: the agent left ${taken.setId.length} set-user-ID or set-group-ID file(s), no longer so: ${taken.setId.slice(0, 5).map(name).join(", ")}\n`,
+      );
+    if (taken.special.length > 0)
+      sink.write(
+        `devflow: the agent left ${taken.special.length} FIFO(s) or socket(s), removed: ${taken.special.slice(0, 5).map(name).join(", ")}\n`,
+      );
+    await sink.close();
+  }
+
   return {
     backend: "process",
     view: ({ workspace, ioDir }) =>
@@ -238,7 +198,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
             scriptedAgent: SCRIPTED_AGENT_PATH,
           },
     async start(request) {
-      const log = join(request.ioDir, "transcript.log");
+      const files = executionFiles(request.ioDir);
       const home = join(request.ioDir, "home");
       mkdirSync(home, { recursive: true });
       const [program] = request.command.argv;
@@ -251,9 +211,16 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       let argv: string[];
       let env: Record<string, string>;
       let proxy: EgressProxy | undefined;
+      let cgroup: ExecutionCgroup | undefined;
       let stdin: number | "ignore" = "ignore";
       if (sandbox === "bubblewrap") {
-        ({ argv, env, proxy, stdin } = await sandboxed(request, options, sandboxFeatures()));
+        const setup = {
+          user: await sandboxUser(request.executionId),
+          cgroups: cgroupSupport(),
+          limits,
+          features: sandboxFeatures(),
+        };
+        ({ argv, env, proxy, stdin, cgroup } = await sandboxCommand(request, options, setup));
       } else {
         argv = request.command.argv;
         env = agentEnvironment(request, {
@@ -263,21 +230,22 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         if (request.command.stdinFile !== undefined)
           stdin = openSync(request.command.stdinFile, "r");
       }
-      const out = openSync(log, "a");
+      const sink = openTranscriptSink(files.log, { maxBytes });
       const [command, ...args] = argv as [string, ...string[]];
       const child = spawn(command, args, {
         cwd: sandbox === "none" ? request.workspace : "/",
         env,
         detached: true,
-        stdio: [stdin, out, out],
+        stdio: [stdin, "pipe", "pipe"],
       });
-      closeSync(out);
       if (typeof stdin === "number") closeSync(stdin);
+      child.stdout?.on("data", (data: Buffer) => sink.write(data));
+      child.stderr?.on("data", (data: Buffer) => sink.write(data));
       const entry: Running = {
         child,
         done: Promise.resolve({ exitCode: null, timedOut: false, stopped: false }),
+        finished: false,
         stopRequested: false,
-        proxy,
       };
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -288,25 +256,23 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         child.once("error", async (error) => {
           clearTimeout(timer);
           await proxy?.close();
+          await cgroup?.remove().catch(() => undefined);
           const message =
             sandbox === "bubblewrap"
               ? `bubblewrap could not start: ${error.message} (install Debian's bubblewrap package; devflow doctor checks it)`
               : `${command}: ${error.message} (is the agent installed where the runner runs?)`;
-          await appendFile(
-            log,
+          sink.write(
             `devflow-error: ${JSON.stringify({ code: sandbox === "bubblewrap" ? "sandbox_unavailable" : "agent_unavailable", fatal: true, message })}\n`,
           );
+          await sink.close();
+          entry.finished = true;
           resolve({ exitCode: 127, timedOut: false, stopped: false });
         });
         child.once("exit", async (code) => {
           clearTimeout(timer);
-          const leftovers = await killLeftovers(request.executionId).catch(() => 0);
-          if (leftovers > 0)
-            await appendFile(
-              log,
-              `\ndevflow: ${leftovers} process(es) of this execution outlived it and were killed\n`,
-            ).catch(() => undefined);
+          await settle(request, child, sink, cgroup).catch(() => sink.close());
           await proxy?.close();
+          entry.finished = true;
           resolve({
             exitCode: timedOut || entry.stopRequested ? null : code,
             timedOut,
@@ -316,7 +282,12 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         });
       });
       running.set(request.executionId, entry);
-      return { executionId: request.executionId, pid: child.pid ?? -1, log };
+      return {
+        executionId: request.executionId,
+        pid: child.pid ?? -1,
+        log: files.log,
+        ioDir: request.ioDir,
+      };
     },
     async wait(handle) {
       const entry = running.get(field(handle, "executionId"));
@@ -324,10 +295,18 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       return entry.done;
     },
     async capture(handle, fromSeq) {
+      const executionId = field(handle, "executionId");
+      const entry = running.get(executionId);
+      let reader = readers.get(executionId);
+      if (reader === undefined) {
+        reader = openTranscriptReader(field(handle, "log"));
+        readers.set(executionId, reader);
+      }
       try {
-        return toChunks(await readFile(field(handle, "log"), "utf8"), fromSeq);
+        return await reader.read(fromSeq, { final: entry === undefined || entry.finished });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+          readers.delete(executionId);
           throw executionGone("transcript", error);
         }
         throw error;
@@ -337,22 +316,29 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       const executionId = field(handle, "executionId");
       const pid = Number(handle.pid);
       const entry = running.get(executionId);
-      if (entry !== undefined) {
-        if (entry.child.exitCode === null && entry.child.signalCode === null) {
-          entry.stopRequested = true;
-          await stopGroup(pid, entry);
-        }
-        running.delete(executionId);
+      if (entry !== undefined && !entry.finished) {
+        // Stopped while it runs: its transcript is still to be read; the files go
+        // when it is disposed of once over.
+        entry.stopRequested = true;
+        await stopGroup(pid, entry);
         return;
       }
-      if (pid > 0 && (await ownsProcess(pid, executionId))) await stopGroup(pid, undefined);
+      if (entry === undefined && pid > 0 && (await ownsProcess(pid, executionId)))
+        await stopGroup(pid, undefined);
+      running.delete(executionId);
+      readers.delete(executionId);
+      // A handle from before devflow kept the transcript beside the agent's files names
+      // only the log, inside the execution's directory.
+      const ioDir = typeof handle.ioDir === "string" ? handle.ioDir : dirname(field(handle, "log"));
+      await removeExecutionFiles(ioDir);
     },
     async reap(isOver) {
       // A sandbox dies with the worker that started it; this finds what outlived its
-      // execution anyway (an unsandboxed agent's detached children, a stuck stop).
+      // execution anyway (an unsandboxed agent's detached children, a stuck stop, a
+      // group a dead worker left) and the files of executions that are over.
       const processes = await executionProcesses();
       const over = await isOver([...processes.keys()]);
-      const reaped: string[] = [];
+      const reaped = new Set<string>();
       for (const [executionId, pids] of processes) {
         if (!over.has(executionId) || running.has(executionId)) continue;
         for (const pid of pids) {
@@ -362,9 +348,25 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
             // Gone already.
           }
         }
-        reaped.push(executionId);
+        reaped.add(executionId);
       }
-      return reaped;
+      if (sandbox === "bubblewrap") {
+        const groups = await reapCgroups(cgroupSupport(), async (ids) => {
+          const mine = ids.filter((id) => !running.has(id));
+          return isOver(mine);
+        });
+        for (const id of groups) reaped.add(id);
+      }
+      if (options.executionsDir !== undefined) {
+        const names = await readdir(options.executionsDir).catch(() => [] as string[]);
+        const ids = [...new Set(names.map((name) => name.split(".")[0] ?? name))].filter(
+          (id) => !running.has(id),
+        );
+        const done = ids.length === 0 ? new Set<string>() : await isOver(ids);
+        for (const id of done)
+          await removeExecutionFiles(join(options.executionsDir, basename(id)));
+      }
+      return [...reaped];
     },
   };
 }

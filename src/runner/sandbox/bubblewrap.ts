@@ -16,12 +16,24 @@ export interface BubblewrapOptions {
   /** Start the agent under the launcher (sandbox-init.mjs), which bridges the egress proxy. */
   launcher: boolean;
   features: BubblewrapFeatures;
+  /**
+   * The path bubblewrap binds a host path from: the path itself, or where the
+   * launcher staged it (devflow as root; src/runner/sandbox/sandbox-launch.ts).
+   */
+  source?: (hostPath: string) => string;
+  /** The size of each of the sandbox's /tmp and /var/tmp, in bytes (bubblewrap 0.8 and later). */
+  tmpBytes?: number;
 }
+
+/** /run holds only the proxy's socket directory and what a tool puts there. */
+const RUN_BYTES = 16 * 1024 * 1024;
 
 /** What this host's bubblewrap can do (probed once by `probeBubblewrap`). */
 export interface BubblewrapFeatures {
   /** `--disable-userns` (bubblewrap 0.8.0 and later): no nested user namespaces. */
   disableUserns: boolean;
+  /** `--size` for a tmpfs (bubblewrap 0.8.0 and later). */
+  tmpfsSize?: boolean;
 }
 
 /** The namespaces, identity and process rules every devflow sandbox has (also what doctor tries). */
@@ -56,9 +68,22 @@ export function isolationArgs(features: BubblewrapFeatures): string[] {
  * with its parent. An agent with somewhere to connect starts under the launcher
  * (sandbox-init.mjs), which bridges the proxy; one with nowhere has no network at all.
  */
-export function bubblewrapArgs(options: BubblewrapOptions): { argv: string[]; path: string } {
+export function bubblewrapArgs(options: BubblewrapOptions): {
+  argv: string[];
+  path: string;
+  /** Every host path the sandbox binds (besides the system directories), in order. */
+  hostPaths: string[];
+} {
   const tools = toolMounts(options.command, options.tools);
-  const sandboxFiles = join(options.ioDir, "sandbox");
+  const source = options.source ?? ((path: string) => path);
+  const sandboxFiles = join(source(options.ioDir), "sandbox");
+  const sized = (target: string, bytes: number | undefined) => [
+    ...(bytes === undefined || options.features.tmpfsSize !== true
+      ? []
+      : ["--size", String(bytes)]),
+    "--tmpfs",
+    target,
+  ];
   const args = [
     "bwrap",
     ...isolationArgs(options.features),
@@ -76,29 +101,36 @@ export function bubblewrapArgs(options: BubblewrapOptions): { argv: string[]; pa
     "/proc",
     "--dev",
     "/dev",
-    "--tmpfs",
-    "/tmp",
-    "--tmpfs",
-    "/var/tmp",
-    "--tmpfs",
-    "/run",
+    ...sized("/tmp", options.tmpBytes),
+    ...sized("/var/tmp", options.tmpBytes),
+    ...sized("/run", RUN_BYTES),
     "--bind",
-    options.workspace,
+    source(options.workspace),
     SANDBOX.workspace,
     "--bind",
-    options.ioDir,
+    source(options.ioDir),
     SANDBOX.io,
     "--ro-bind",
-    options.netDir,
+    source(options.netDir),
     SANDBOX.netDir,
   ];
-  for (const path of tools.mounts) args.push("--ro-bind", path, path);
-  for (const mount of options.readOnly) args.push("--ro-bind", mount.source, mount.target);
+  for (const path of tools.mounts) args.push("--ro-bind", source(path), path);
+  for (const mount of options.readOnly) args.push("--ro-bind", source(mount.source), mount.target);
   // The launcher lives in the writable execution directory: mounted read-only over
   // itself, the agent cannot swap it.
   if (options.launcher) args.push("--ro-bind", join(sandboxFiles, "init.mjs"), SANDBOX.init);
   args.push("--chdir", SANDBOX.workspace, "--");
   if (options.launcher) args.push(process.execPath, SANDBOX.init);
   args.push(...tools.argv);
-  return { argv: args, path: tools.path };
+  return {
+    argv: args,
+    path: tools.path,
+    hostPaths: [
+      options.workspace,
+      options.ioDir,
+      options.netDir,
+      ...tools.mounts,
+      ...options.readOnly.map((mount) => mount.source),
+    ],
+  };
 }

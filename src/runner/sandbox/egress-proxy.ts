@@ -1,4 +1,5 @@
 import { lookup } from "node:dns/promises";
+import { closeSync, constants, openSync } from "node:fs";
 import { chmod, rm } from "node:fs/promises";
 import {
   createServer,
@@ -8,6 +9,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { connect, isIP, type Socket } from "node:net";
+import { basename, dirname } from "node:path";
 import type { EgressDenialRecord } from "../../db/schema/index.ts";
 import { type EgressPolicy, judge } from "./egress-policy.ts";
 
@@ -176,18 +178,36 @@ export async function startEgressProxy(options: StartEgressProxyOptions): Promis
   server.on("connect", onConnect);
   server.on("clientError", (_error, socket) => socket.destroy());
   await rm(options.socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.socketPath, () => resolve());
-  });
-  // The sandbox's user is not devflow's: it must be able to connect.
-  await chmod(options.socketPath, 0o666);
+  // A unix socket's path may be at most 107 bytes, and the execution's directory can
+  // be longer than that (a data directory of 50 characters is). The socket is made
+  // through the directory's descriptor instead — /proc/self/fd/N/proxy.sock, short
+  // whatever the directory's path — which is held open until the socket is closed,
+  // so the name libuv removes at close still means this directory.
+  const directory = openSync(
+    dirname(options.socketPath),
+    constants.O_RDONLY | constants.O_DIRECTORY,
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(`/proc/self/fd/${directory}/${basename(options.socketPath)}`, () => resolve());
+    });
+    // The sandbox's user is not devflow's: it must be able to connect.
+    await chmod(options.socketPath, 0o666);
+  } catch (error) {
+    server.close();
+    closeSync(directory);
+    throw error;
+  }
   return {
     socketPath: options.socketPath,
     denials: () => [...denials],
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          closeSync(directory);
+          resolve();
+        });
         server.closeAllConnections();
         for (const socket of tunnels) socket.destroy();
         rm(options.socketPath, { force: true }).catch(() => undefined);

@@ -1,9 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { type BubblewrapFeatures, isolationArgs } from "./bubblewrap.ts";
+import { sandboxLaunch } from "./sandbox-launch.ts";
+import { SANDBOX_UIDS } from "./sandbox-user.ts";
 import { systemMounts } from "./sandbox-view.ts";
 
 export type BubblewrapProbe =
-  | ({ ok: true; version: string } & BubblewrapFeatures)
+  | ({ ok: true; version: string; tmpfsSize: boolean } & BubblewrapFeatures)
   | { ok: false; problem: string; fix: string };
 
 /**
@@ -21,12 +23,22 @@ export function probeBubblewrap(): BubblewrapProbe {
     };
   }
   const help = spawnSync("bwrap", ["--help"], { encoding: "utf8" });
+  const said = `${help.stdout}${help.stderr}`;
   const features: BubblewrapFeatures = {
-    disableUserns: `${help.stdout}${help.stderr}`.includes("--disable-userns"),
+    disableUserns: said.includes("--disable-userns"),
+    tmpfsSize: said.includes("--size"),
   };
-  const trial = spawnSync(
-    "bwrap",
-    [
+  // Tried as agents run: as root, bubblewrap starts as an unprivileged uid of the sandbox block.
+  const root = process.getuid?.() === 0;
+  const [command, ...args] = sandboxLaunch({
+    user: root
+      ? { uid: SANDBOX_UIDS.first, gid: SANDBOX_UIDS.first, dedicated: true }
+      : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, dedicated: false },
+    cgroupProcs: [],
+    stageDir: "/",
+    staged: [],
+    bwrap: [
+      "bwrap",
       ...isolationArgs(features),
       ...systemMounts(),
       "--proc",
@@ -36,8 +48,8 @@ export function probeBubblewrap(): BubblewrapProbe {
       "--",
       "true",
     ],
-    { encoding: "utf8", timeout: 10_000 },
-  );
+  }) as [string, ...string[]];
+  const trial = spawnSync(command, args, { encoding: "utf8", timeout: 10_000 });
   if (trial.status !== 0) {
     const said = (trial.stderr || trial.error?.message || `exit ${trial.status}`).trim();
     return {
@@ -48,5 +60,5 @@ export function probeBubblewrap(): BubblewrapProbe {
         : "run devflow on a Linux host where bubblewrap works, or use DEVFLOW_RUNNER=docker",
     };
   }
-  return { ok: true, version: version.stdout.trim(), ...features };
+  return { ok: true, version: version.stdout.trim(), tmpfsSize: false, ...features };
 }

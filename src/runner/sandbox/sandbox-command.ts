@@ -1,0 +1,119 @@
+import { mkdirSync, openSync } from "node:fs";
+import { join, relative } from "node:path";
+import { agentEnvironment } from "../agent-environment.ts";
+import type { RunnerRequest } from "../runner.ts";
+import { type BubblewrapFeatures, bubblewrapArgs } from "./bubblewrap.ts";
+import { type EgressProxy, startEgressProxy } from "./egress-proxy.ts";
+import { handOver } from "./hand-over.ts";
+import { sandboxLaunch, stagedPath } from "./sandbox-launch.ts";
+import {
+  type CgroupSupport,
+  createExecutionCgroup,
+  type ExecutionCgroup,
+  type SandboxLimits,
+} from "./sandbox-limits.ts";
+import type { SandboxUser } from "./sandbox-user.ts";
+import { loopbackForwards, proxyEnvironment, SANDBOX, writeSandboxFiles } from "./sandbox-view.ts";
+
+/** The paths of one execution's files: the agent's directory and devflow's own beside it. */
+export function executionFiles(ioDir: string) {
+  return {
+    ioDir,
+    /** The egress proxy's socket, mounted read-only. */
+    netDir: `${ioDir}.net`,
+    /** An empty directory the launcher mounts its staging tmpfs on (root only). */
+    stageDir: `${ioDir}.stage`,
+    /** The output, as devflow received it through its pipes: no sandbox sees this file. */
+    log: `${ioDir}.transcript.log`,
+  };
+}
+
+/** What one sandboxed execution needs besides its command line. */
+export interface SandboxSetup {
+  user: SandboxUser;
+  cgroups: CgroupSupport;
+  limits: SandboxLimits;
+  features: BubblewrapFeatures;
+}
+
+/** The command line, environment and stdin of one sandboxed execution, its proxy and cgroup. */
+export async function sandboxCommand(
+  request: RunnerRequest,
+  options: { readOnly?: string[] },
+  setup: SandboxSetup,
+): Promise<{
+  argv: string[];
+  env: Record<string, string>;
+  proxy: EgressProxy | undefined;
+  stdin: number | "ignore";
+  cgroup: ExecutionCgroup | undefined;
+}> {
+  const files = executionFiles(request.ioDir);
+  await writeSandboxFiles(request.ioDir);
+  mkdirSync(files.netDir, { recursive: true, mode: 0o755 });
+  const env: Record<string, string> = agentEnvironment(request, { home: SANDBOX.home });
+  // An agent with nowhere to connect gets no proxy and no launcher: its sandbox has no
+  // network at all, bubblewrap feeds its stdin, and it dies with devflow.
+  const networked = request.egress.rules.length > 0;
+  let proxy: EgressProxy | undefined;
+  let stdin: number | "ignore" = "ignore";
+  if (networked) {
+    proxy = await startEgressProxy({
+      socketPath: join(files.netDir, "proxy.sock"),
+      policy: request.egress,
+      ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
+    });
+    Object.assign(env, {
+      DEVFLOW_SANDBOX: JSON.stringify({
+        env: proxyEnvironment(),
+        proxySocket: `${SANDBOX.netDir}/proxy.sock`,
+        proxyPort: SANDBOX.proxyPort,
+        forwards: loopbackForwards(request.egress.rules),
+        deadlineMs: request.timeoutMs + 5_000,
+        ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
+      }),
+    });
+  } else if (request.command.stdinFile !== undefined) {
+    stdin = openSync(join(request.ioDir, relative(SANDBOX.io, request.command.stdinFile)), "r");
+  }
+  const { user } = setup;
+  // The agent's own uid owns what it must write; devflow takes it back when it ends.
+  if (user.dedicated) await handOver([request.workspace, request.ioDir], user);
+  const cgroup = await createExecutionCgroup(setup.cgroups, request.executionId, setup.limits);
+  const bwrapOptions = {
+    workspace: request.workspace,
+    ioDir: request.ioDir,
+    netDir: files.netDir,
+    launcher: networked,
+    readOnly: [
+      ...(options.readOnly ?? []).map((path) => ({ source: path, target: path })),
+      ...request.readOnly,
+    ],
+    command: request.command.argv,
+    tools: request.command.tools ?? [],
+    features: setup.features,
+    tmpBytes: setup.limits.tmpMb * 1024 * 1024,
+  };
+  // As root, bubblewrap runs as the agent's uid, which may not reach devflow's
+  // directories by their paths: the launcher stages them, and bubblewrap binds those.
+  const staged = user.dedicated ? [...new Set(bubblewrapArgs(bwrapOptions).hostPaths)] : [];
+  if (staged.length > 0) mkdirSync(files.stageDir, { recursive: true, mode: 0o700 });
+  const bwrap = bubblewrapArgs({
+    ...bwrapOptions,
+    source: (path) => {
+      const index = staged.indexOf(path);
+      return index < 0 ? path : stagedPath(index);
+    },
+  });
+  env.PATH = bwrap.path;
+  const argv = sandboxLaunch({
+    user,
+    cgroupProcs: cgroup?.procs ?? [],
+    stageDir: files.stageDir,
+    staged,
+    // The uid is this execution's alone, so its process count is the execution's.
+    ...(user.dedicated ? { nproc: setup.limits.pids } : {}),
+    bwrap: bwrap.argv,
+  });
+  return { argv, env, proxy, stdin, cgroup };
+}
