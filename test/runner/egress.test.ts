@@ -1,4 +1,6 @@
+import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,7 +11,7 @@ import { createProcessRunner } from "../../src/runner/backends/process-runner.ts
 import type { Runner } from "../../src/runner/runner.ts";
 import { parseEgressRule } from "../../src/runner/sandbox/egress-policy.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
-import { createBareRemote } from "../helpers/git-fixtures.ts";
+import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/agents/", import.meta.url));
@@ -55,8 +57,13 @@ describe.each(backends)("the egress allowlist in the $name runner", (backend) =>
     if (!backend.available) return;
     allowed = await server("allowed");
     refused = await server("refused");
+    // Execution files under a long path: the proxy's socket there is longer than the
+    // 107 bytes a unix socket's path may have.
+    const executions = join(tempDir("executions"), "a-data-directory-with-a-long-name".repeat(4));
+    mkdirSync(executions, { recursive: true });
     h = await startHarness({
       runner: backend.runner(),
+      roots: { workspaces: tempDir("workspaces"), executions },
       jobs: {
         defaultAgent: "command",
         agentOptions: { command: `node ${fixtures}egress-probe.mjs {prompt} {output}` },
@@ -74,7 +81,7 @@ describe.each(backends)("the egress allowlist in the $name runner", (backend) =>
   });
 
   it.runIf(backend.available)(
-    "lets the agent reach what the operator allowed, refuses the rest, and shows the refusal with the phase",
+    "lets the agent reach what the operator allowed, refuses the rest, and shows the refusal with the phase, under a data directory of any length",
     async () => {
       const { runId } = await h.start({
         cloneUrl: createBareRemote(),
