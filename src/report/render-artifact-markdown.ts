@@ -1,4 +1,11 @@
-/** Renders an artifact for people reading the run branch; the JSON next to it is the contract. */
+import { untrusted } from "../security/untrusted-text.ts";
+
+/**
+ * Renders an artifact for people: on the run branch beside its JSON (the
+ * contract), and in its phase's check, where a person at a gate reads what they
+ * approve. Every value is the agent's, so each goes in as untrusted text: a
+ * line's worth inline, a summary as a quoted block, paths and commands as code.
+ */
 export function renderArtifactMarkdown(
   schemaId: string,
   phaseTitle: string,
@@ -9,13 +16,16 @@ export function renderArtifactMarkdown(
     Array.isArray(items) && items.length > 0
       ? items.map((item) => `- ${show(item as Record<string, unknown>)}`).join("\n")
       : "_None._";
-  const text = (item: unknown) => String(item ?? "");
+  const text = (item: unknown) => untrusted.inline(String(item ?? ""));
+  const cell = (item: unknown) => untrusted.cell(String(item ?? ""));
+  const code = (item: unknown) => untrusted.code(String(item ?? ""));
+  const summary = untrusted.block(String(v.summary ?? ""));
   switch (schemaId) {
     case "dev/spec@1":
       return [
         `# ${text(v.title)}`,
         "",
-        text(v.summary),
+        summary,
         "",
         "## Goals",
         list(v.goals, (g) => text(g)),
@@ -41,39 +51,39 @@ export function renderArtifactMarkdown(
       ].join("\n");
     case "dev/phase-plan@1":
       return [
-        `# ${phaseTitle}`,
+        `# ${text(phaseTitle)}`,
         "",
-        text(v.summary),
+        summary,
         "",
         "| phase | title | role | artifact |",
         "|---|---|---|---|",
         ...(Array.isArray(v.phases) ? v.phases : []).map(
           (p: Record<string, unknown>) =>
-            `| ${text(p.key)} | ${text(p.title)} | ${text(p.role)} | ${p.artifactSchema === null ? "none (skipped)" : text(p.artifactSchema)} |`,
+            `| ${cell(p.key)} | ${cell(p.title)} | ${cell(p.role)} | ${p.artifactSchema === null ? "none (skipped)" : cell(p.artifactSchema)} |`,
         ),
         "",
       ].join("\n");
     case "dev/implementation@1":
       return [
-        `# ${phaseTitle}`,
+        `# ${text(phaseTitle)}`,
         "",
-        text(v.summary),
+        summary,
         "",
         "## Files changed",
         list(
           v.filesChanged,
           (f) =>
-            `\`${text(f.path)}\` (${text(f.change)})${f.description ? `: ${text(f.description)}` : ""}`,
+            `${code(f.path)} (${text(f.change)})${f.description ? `: ${text(f.description)}` : ""}`,
         ),
         "",
         "## Tests run",
-        list(v.testsRun, (t) => `\`${text(t.command)}\`: ${text(t.result)}`),
+        list(v.testsRun, (t) => `${code(t.command)}: ${text(t.result)}`),
         "",
         "## Follow-ups",
         list(v.followUps, (f) => text(f)),
         "",
       ].join("\n");
     default:
-      return `# ${phaseTitle}\n\n\`\`\`json\n${JSON.stringify(value, null, 2)}\n\`\`\`\n`;
+      return `# ${text(phaseTitle)}\n\n${untrusted.fenced(JSON.stringify(value, null, 2), "json")}\n`;
   }
 }

@@ -1,5 +1,6 @@
+import { untrusted } from "../security/untrusted-text.ts";
 import type { FinalReport } from "./final-report.ts";
-import { untrustedMarkdown } from "./untrusted-markdown.ts";
+import { renderFailureMarkdown } from "./render-failure-markdown.ts";
 
 const STATUS_LINE: Record<FinalReport["status"], string> = {
   completed: "✅ completed",
@@ -8,8 +9,7 @@ const STATUS_LINE: Record<FinalReport["status"], string> = {
 };
 
 function cell(value: string | number | null): string {
-  if (value === null) return "—";
-  return untrustedMarkdown(String(value)).replaceAll("|", "\\|").replaceAll("\n", " ");
+  return value === null ? "—" : untrusted.cell(String(value));
 }
 
 function seconds(ms: number | null): string {
@@ -30,10 +30,7 @@ export function renderReportMarkdown(report: FinalReport): string {
     "",
   ];
   if (report.failure !== undefined) {
-    lines.push(
-      `**Failure** (${report.failure.category}, \`${report.failure.code}\`): ${report.failure.message}`,
-      "",
-    );
+    lines.push(`**Failure:** ${renderFailureMarkdown(report.failure)}`, "");
   }
   lines.push(...renderWork(report));
   for (const revision of report.revisions ?? []) {
@@ -42,11 +39,9 @@ export function renderReportMarkdown(report: FinalReport): string {
       "",
       `Asked ${revision.at}:`,
       "",
-      ...untrustedMarkdown(revision.asked)
-        .split("\n")
-        .map((line) => `> ${line}`),
+      untrusted.block(revision.asked),
       "",
-      `What changed (attempt ${revision.attempt}, ${seconds(revision.workingMs)}, ${dollars(revision.costUsd)}): ${revision.summary === null ? "no valid implementation artifact." : untrustedMarkdown(revision.summary)}`,
+      `What changed (attempt ${revision.attempt}, ${seconds(revision.workingMs)}, ${dollars(revision.costUsd)}):${revision.summary === null ? " no valid implementation artifact." : untrusted.trailing(revision.summary)}`,
       "",
     );
   }
@@ -107,12 +102,12 @@ export function renderWork(
   const lines: string[] = [];
   const { work } = report;
   if (work !== undefined) {
-    lines.push("## What was built", "", untrustedMarkdown(work.summary), "");
+    lines.push("## What was built", "", untrusted.block(work.summary), "");
     if (work.filesChanged.length > 0) {
       lines.push("| file | change | what |", "|---|---|---|");
       for (const file of work.filesChanged)
         lines.push(
-          `| \`${cell(file.path)}\` | ${cell(file.change)} | ${cell(file.description ?? null)} |`,
+          `| ${untrusted.cell(file.path, "code")} | ${cell(file.change)} | ${cell(file.description ?? null)} |`,
         );
       lines.push("");
     }
@@ -122,21 +117,21 @@ export function renderWork(
       const details =
         test.details === undefined
           ? ""
-          : ` — ${untrustedMarkdown(test.details.split("\n")[0] ?? "")}`;
+          : ` — ${untrusted.inline(test.details.split("\n")[0] ?? "")}`;
       lines.push(
-        `- ${RESULT[test.result] ?? cell(test.result)}: \`${cell(test.command)}\`${details}`,
+        `- ${RESULT[test.result] ?? untrusted.inline(test.result)}: ${untrusted.code(test.command)}${details}`,
       );
     }
     lines.push("");
     if (work.followUps.length > 0) {
       lines.push("### Follow-ups", "");
-      for (const item of work.followUps) lines.push(`- ${untrustedMarkdown(item)}`);
+      for (const item of work.followUps) lines.push(`- ${untrusted.inline(item)}`);
       lines.push("");
     }
   }
   const open = [
-    ...(report.openQuestions ?? []).map((question) => `- ❓ ${untrustedMarkdown(question)}`),
-    ...(report.risks ?? []).map((risk) => `- ⚠️ ${untrustedMarkdown(risk)}`),
+    ...(report.openQuestions ?? []).map((question) => `- ❓ ${untrusted.inline(question)}`),
+    ...(report.risks ?? []).map((risk) => `- ⚠️ ${untrusted.inline(risk)}`),
   ];
   if (open.length > 0) lines.push("## Open questions and risks (from the spec)", "", ...open, "");
   return lines;

@@ -5,7 +5,8 @@ import type { PublishedState } from "../../db/schema/index.ts";
 import type { PhaseProgress, RunStatus } from "../../engine/get-run-status.ts";
 import { HUMAN_GATES } from "../../engine/human-gates.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
-import { untrustedMarkdown } from "../../report/untrusted-markdown.ts";
+import { renderFailureMarkdown } from "../../report/render-failure-markdown.ts";
+import { untrusted } from "../../security/untrusted-text.ts";
 import { GATE_EXTERNAL_ID_PREFIX } from "../handlers/check-run-requested-action.ts";
 import { cut } from "./render-run-status.ts";
 
@@ -77,14 +78,15 @@ function phaseSummary(status: RunStatus, phase: RunStatus["phases"][number]): st
     phase.artifactSchema === null
       ? "It has no artifact to produce."
       : `Artifact: \`.devflow/runs/${status.run.id}/${phase.phaseKey}.json\` (${phase.artifactSchema}).`,
-    phase.failure === null
-      ? ""
-      : `**${phase.failure.category}** \`${phase.failure.code}\`: ${untrustedMarkdown(phase.failure.message)}`,
+    phase.failure === null ? "" : renderFailureMarkdown(phase.failure),
     (phase.egressDenied ?? []).length === 0
       ? ""
       : `**The sandbox refused the agent:** ${(phase.egressDenied ?? [])
           .slice(0, 10)
-          .map((denial) => `\`${denial.host}:${denial.port}\` (${denial.reason})`)
+          .map(
+            (denial) =>
+              `${untrusted.code(`${denial.host}:${denial.port}`)} (${untrusted.inline(denial.reason)})`,
+          )
           .join(", ")}. An operator can allow a destination with \`DEVFLOW_EGRESS_ALLOW\`.`,
   ]
     .filter((line) => line !== "")
@@ -117,7 +119,7 @@ function watchPhase(
         : [
             "What the agent is doing now (its latest steps):",
             "",
-            ...activity.map((line) => `- \`${line.replaceAll("`", "'")}\``),
+            ...activity.map((line) => `- ${untrusted.code(line)}`),
           ].join("\n"),
   };
 }
@@ -169,7 +171,7 @@ export function desiredChecks(
           ? {}
           : { text: watched.text }
         : {
-            text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${untrustedMarkdown(renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content))}`,
+            text: `${artifact.valid ? "" : "**This artifact did not validate.**\n\n"}${renderArtifactMarkdown(artifact.schemaId, phase.title, artifact.content)}`,
           };
     if (phase.state === "awaiting_approval" && gate?.state === "pending") {
       checks.push({
@@ -179,7 +181,7 @@ export function desiredChecks(
         followsHead: false,
         status: "completed",
         conclusion: "action_required",
-        title: `${phase.title}: waiting for a decision at ${gate.gateKey}`,
+        title: `${untrusted.line(phase.title)}: waiting for a decision at ${gate.gateKey}`,
         summary: `${summary}\n\nReview the pull request: **Approve** goes on, **Request changes** runs the phase again with your review; \`/devflow approve\` or the buttons here do the same.`,
         ...shown,
         actions: Object.values(ACTIONS),
@@ -196,7 +198,7 @@ export function desiredChecks(
       name: `devflow / ${phase.phaseKey}`,
       followsHead: false,
       ...(PHASE[phase.state] ?? { status: "queued" as const }),
-      title: `${phase.title}: ${phase.state.replaceAll("_", " ")}`,
+      title: `${untrusted.line(phase.title)}: ${phase.state.replaceAll("_", " ")}`,
       summary: summary + decided,
       ...shown,
       actions: [],
@@ -224,7 +226,7 @@ export function desiredChecks(
         ? `Waiting for a decision at ${gate.gateKey}`
         : `${gate.gateKey}: ${gate.state.replaceAll("_", " ")}${gate.resolvedBy ? ` by ${gate.resolvedBy}` : ""}`,
       summary: pending
-        ? `${gate.reason ?? "A person must decide"}. Decide with \`/devflow approve\` or the buttons here.`
+        ? `${gate.reason === null ? "A person must decide." : `A person must decide:${untrusted.trailing(gate.reason)}`}\n\nDecide with \`/devflow approve\` or the buttons here.`
         : `Decided ${gate.resolvedAt?.toISOString() ?? ""}.`,
       actions: pending ? allowed.map((action) => ACTIONS[action as keyof typeof ACTIONS]) : [],
     });
@@ -243,7 +245,7 @@ export function desiredChecks(
       summary:
         run.failure === null
           ? `Run \`${run.id}\`: ${run.state.replaceAll("_", " ")}.`
-          : `**${run.failure.category}** \`${run.failure.code}\`: ${untrustedMarkdown(run.failure.message)}`,
+          : renderFailureMarkdown(run.failure),
       actions: [],
     });
   }

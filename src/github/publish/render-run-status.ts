@@ -1,7 +1,8 @@
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { FinalReport } from "../../report/final-report.ts";
+import { renderFailureMarkdown } from "../../report/render-failure-markdown.ts";
 import { renderWork } from "../../report/render-report-markdown.ts";
-import { untrustedMarkdown } from "../../report/untrusted-markdown.ts";
+import { untrusted } from "../../security/untrusted-text.ts";
 import { SHOW_RUNNING_AFTER_MS } from "./reconcile-check-runs.ts";
 
 /** GitHub's limit for an issue or pull request comment, and a pull request body. */
@@ -98,20 +99,19 @@ export function renderRunSummary(
   ];
   const next =
     gate?.kind === "human_required"
-      ? `A person must decide: ${gate.reason ?? gate.gateKey}.`
+      ? gate.reason === null
+        ? `A person must decide at \`${gate.gateKey}\`.`
+        : `A person must decide at \`${gate.gateKey}\`:${untrusted.trailing(gate.reason)}`
       : status.queue !== null
         ? `Waiting in the queue, position ${status.queue.position}: ${status.queue.reason} (the ${status.queue.cap === "repository" ? "repository's" : "global"} cap). Runs waiting at a gate or paused do not count; this one starts when a slot frees.`
         : NEXT_STEP[run.state];
   if (next !== undefined) lines.push(next, "");
   if (run.failure !== null && (run.state === "failed" || run.state === "aborted")) {
-    lines.push(
-      `**${run.failure.category}** \`${run.failure.code}\`: ${untrustedMarkdown(run.failure.message)}`,
-      "",
-    );
+    lines.push(renderFailureMarkdown(run.failure), "");
   }
   for (const job of status.stuck) {
     lines.push(
-      `**Stuck:** devflow's \`${job.queue}\` job for this run failed every retry (${job.error}). An operator can retry it: \`devflow jobs retry ${job.id}\`.`,
+      `**Stuck:** devflow's \`${job.queue}\` job for this run failed every retry (${untrusted.inline(job.error)}). An operator can retry it: \`devflow jobs retry ${job.id}\`.`,
       "",
     );
   }

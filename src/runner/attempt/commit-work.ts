@@ -3,6 +3,7 @@ import type { PhaseRow } from "../../engine/types.ts";
 import { runDirectory } from "../../report/final-report.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
 import type { Secrets } from "../../security/secrets.ts";
+import { untrusted } from "../../security/untrusted-text.ts";
 import { writeDevflowFile } from "../agent-files.ts";
 import type { Workspace } from "../workspaces/workspaces.ts";
 import { refuseSecrets } from "./scan-commit.ts";
@@ -26,6 +27,10 @@ export interface CommitWorkOptions {
  * Markdown, or the partial work — with the attempt's trailers, after the secret
  * scan has seen everything staged. Returns the commit, or null when nothing
  * changed. Throws `secret_detected` when the work holds a protected value.
+ * GitHub reads the messages of a merged pull request's commits for mentions and
+ * closing keywords, and git refuses a NUL: the title can be a plan's, the reason
+ * an agent's error, so both go in as untrusted text (after redaction, which must
+ * see the secrets whole).
  */
 export async function commitWork(options: CommitWorkOptions): Promise<string | null> {
   const { phase, attempt, schemaId, outputPath } = options;
@@ -37,17 +42,24 @@ export async function commitWork(options: CommitWorkOptions): Promise<string | n
       renderArtifactMarkdown(schemaId, phase.title, options.artifact.content),
     );
   }
+  const redact = (text: string) => options.secrets.redact(text);
   return options.workspace.commit({
     runId: options.runId,
     phaseKey: phase.phaseKey,
     attempt,
-    title: valid
-      ? `${phase.title} (attempt ${attempt})`
-      : `partial work of ${phase.title} (attempt ${attempt})`,
-    body: options.secrets.redact(
-      valid
-        ? `The ${schemaId} artifact is ${outputPath}.`
-        : `The attempt did not produce a valid ${schemaId} artifact: ${options.why}.`,
+    title: untrusted.line(
+      redact(
+        valid
+          ? `${phase.title} (attempt ${attempt})`
+          : `partial work of ${phase.title} (attempt ${attempt})`,
+      ),
+    ),
+    body: untrusted.plain(
+      redact(
+        valid
+          ? `The ${schemaId} artifact is ${outputPath}.`
+          : `The attempt did not produce a valid ${schemaId} artifact: ${options.why}.`,
+      ),
     ),
     forceAdd: [runDirectory(options.runId)],
     review: refuseSecrets(options.secrets),
