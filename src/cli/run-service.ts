@@ -159,6 +159,7 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
         git: createGitWorkspaces({
           root: join(settings.dataDir, "workspaces"),
           credentials: github === undefined ? noGitCredentials : gitCredentialsFrom(github),
+          commitLimits: settings.commitLimits,
         }),
         scratch: createScratchWorkspaces({ root: join(settings.dataDir, "scratch") }),
       },
