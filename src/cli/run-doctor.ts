@@ -12,17 +12,12 @@ import { APPLIED_MIGRATIONS_TABLE, knownMigrations } from "../db/migrate.ts";
 import { runningEmbeddedUrl } from "../db/open-database-url.ts";
 import { probeBubblewrap } from "../runner/sandbox/probe-bubblewrap.ts";
 import { readSettings, type Settings } from "../settings.ts";
+import type { Check } from "./doctor/check.ts";
+import { checkSandboxLimits } from "./doctor/check-sandbox-limits.ts";
 
 const run = promisify(execFile);
 
-export type CheckStatus = "ok" | "warn" | "fail";
-
-export interface Check {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string;
-}
+export type { Check, CheckStatus } from "./doctor/check.ts";
 
 /** Runs every check and prints them; resolves to whether none failed. */
 export async function runDoctor(
@@ -63,6 +58,12 @@ export async function doctor(
   checks.push(...(await checkDatabase(settings)));
   checks.push(...(await checkRunner(settings)));
   checks.push(checkSandbox(settings, env));
+  if (
+    settings.runner === "process" &&
+    settings.sandbox === "bubblewrap" &&
+    settings.workerConcurrency > 0
+  )
+    checks.push(...checkSandboxLimits(settings));
   checks.push(...(await checkAgent(settings, env)));
   return checks;
 }
@@ -410,7 +411,7 @@ function checkSandbox(settings: Settings, env: NodeJS.ProcessEnv): Check {
     ? {
         name,
         status: "ok",
-        detail: `${probe.version}: own user, pid, network, ipc and uts namespaces, uid 1000, ${egressSummary(settings, env)}`,
+        detail: `${probe.version}: own user, pid, network, ipc and uts namespaces, uid 1000 inside, ${egressSummary(settings, env)}`,
       }
     : {
         name,

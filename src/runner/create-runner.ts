@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Settings } from "../settings.ts";
 import { createDockerRunner } from "./backends/docker-runner.ts";
 import { createProcessRunner } from "./backends/process-runner.ts";
@@ -6,7 +7,10 @@ import type { Runner } from "./runner.ts";
 
 /** The runner backend `DEVFLOW_RUNNER` names. */
 export function createRunner(
-  settings: Pick<Settings, "runner" | "docker" | "sandbox" | "sandboxReadOnly">,
+  settings: Pick<
+    Settings,
+    "runner" | "docker" | "sandbox" | "sandboxReadOnly" | "transcriptMaxBytes"
+  >,
 ): Runner {
   switch (settings.runner) {
     case "docker":
@@ -16,6 +20,7 @@ export function createRunner(
         cpus: settings.docker.cpus,
         memoryMb: settings.docker.memoryMb,
         pids: settings.docker.pids,
+        transcriptMaxBytes: settings.transcriptMaxBytes,
         ...(settings.docker.socketPath === undefined
           ? {}
           : { socketPath: settings.docker.socketPath }),
@@ -26,6 +31,7 @@ export function createRunner(
       return createProcessRunner({
         sandbox: settings.sandbox,
         readOnly: settings.sandboxReadOnly,
+        transcriptMaxBytes: settings.transcriptMaxBytes,
       });
   }
 }
