@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { type EgressRule, parseEgressRule } from "./runner/sandbox/egress-policy.ts";
+import { type CommitLimits, DEFAULT_COMMIT_LIMITS } from "./runner/workspaces/check-commit-size.ts";
 
 export const RUNNER_BACKENDS = ["process", "docker", "in-process"] as const;
 export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];
@@ -61,6 +62,8 @@ export interface Settings {
   agentCommandEnv: string[];
   /** What agents may cost one run, in US dollars; undefined: no limit. */
   maxCostUsdPerRun: number | undefined;
+  /** What one attempt's commit may hold: DEVFLOW_MAX_COMMIT_FILES files, DEVFLOW_MAX_COMMIT_MB MiB. */
+  commitLimits: CommitLimits;
   maxActiveRuns: number;
   maxActiveRunsPerRepository: number;
   /** How many phase jobs one process runs at once; 0: none here (a server that leaves agents to workers). */
@@ -218,6 +221,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       .split(/[\s,]+/)
       .filter((name) => name !== ""),
     maxCostUsdPerRun: positive(env, "DEVFLOW_MAX_COST_USD_PER_RUN", undefined),
+    commitLimits: {
+      maxFiles: integer(env, "DEVFLOW_MAX_COMMIT_FILES", DEFAULT_COMMIT_LIMITS.maxFiles),
+      maxMb: integer(env, "DEVFLOW_MAX_COMMIT_MB", DEFAULT_COMMIT_LIMITS.maxMb),
+    },
     maxActiveRuns: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS", 20),
     maxActiveRunsPerRepository: integer(env, "DEVFLOW_MAX_ACTIVE_RUNS_PER_REPO", 5),
     workerConcurrency: integer(env, "DEVFLOW_WORKER_CONCURRENCY", 4, 0),

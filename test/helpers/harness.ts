@@ -11,6 +11,7 @@ import type { EngineLimits, EventRow } from "../../src/engine/types.ts";
 import type { GitHubAccess } from "../../src/github/github-access.ts";
 import { createInProcessRunner } from "../../src/runner/in-process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
+import type { CommitLimits } from "../../src/runner/workspaces/check-commit-size.ts";
 import { createGitWorkspaces } from "../../src/runner/workspaces/git-workspaces.ts";
 import { createScratchWorkspaces } from "../../src/runner/workspaces/scratch-workspaces.ts";
 import { type GitCredentials, noGitCredentials } from "../../src/runner/workspaces/workspaces.ts";
@@ -35,6 +36,8 @@ export interface HarnessOptions {
   secrets?: Secrets;
   /** Where workspaces and execution files go (fresh temporary directories by default). */
   roots?: { workspaces: string; executions: string };
+  /** What an attempt's commit may hold (DEVFLOW_MAX_COMMIT_FILES, _MB); the defaults when not given. */
+  commitLimits?: CommitLimits;
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -56,10 +59,11 @@ let issueCounter = 0;
 export function testWorkspaces(
   credentials: GitCredentials = noGitCredentials,
   roots = { workspaces: tempDir("workspaces"), executions: tempDir("executions") },
+  commitLimits?: CommitLimits,
 ) {
   return {
     workspaces: {
-      git: createGitWorkspaces({ root: roots.workspaces, credentials }),
+      git: createGitWorkspaces({ root: roots.workspaces, credentials, commitLimits }),
       scratch: createScratchWorkspaces({ root: tempDir("scratch") }),
     },
     executionsDir: roots.executions,
@@ -73,7 +77,7 @@ export function testWorkspaces(
 export async function startHarness(options: HarnessOptions = {}) {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase());
   const runner = options.runner ?? createInProcessRunner();
-  const places = testWorkspaces(options.credentials, options.roots);
+  const places = testWorkspaces(options.credentials, options.roots, options.commitLimits);
   const devflow: Devflow = await startDevflow({
     databaseUrl,
     limits: { maxActiveRuns: 1000, maxActiveRunsPerRepository: 1000, ...options.limits },

@@ -1,4 +1,8 @@
 import { DevflowError } from "../../errors.ts";
+import { untrusted } from "../../security/untrusted-text.ts";
+import { type CommitLimits, checkCommitSize, DEFAULT_COMMIT_LIMITS } from "./check-commit-size.ts";
+import { refuseGitlinks } from "./refuse-gitlinks.ts";
+import { removeNestedRepositories } from "./remove-nested-repositories.ts";
 import { type GitAuth, gitFailure, runGit } from "./run-git.ts";
 import type { AttemptCommit } from "./workspaces.ts";
 
@@ -9,6 +13,8 @@ export interface CommitAttemptOptions extends AttemptCommit {
   remoteUrl: string;
   branch: string;
   token: string | undefined;
+  /** How much the commit may hold; {@link DEFAULT_COMMIT_LIMITS} when not given. */
+  limits?: CommitLimits;
 }
 
 const AUTHOR = {
@@ -23,6 +29,32 @@ export function attemptTrailers(
   details: Pick<AttemptCommit, "runId" | "phaseKey" | "attempt">,
 ): string {
   return `Devflow-Run: ${details.runId}\nDevflow-Phase: ${details.phaseKey}\nDevflow-Attempt: ${details.attempt}`;
+}
+
+/** The most removals a commit message names one by one. */
+const NAMED_REMOVALS = 20;
+
+/**
+ * The message with a paragraph naming the nested repositories devflow removed, put
+ * before the trailers (which must stay last, where retries and `%(trailers)` read
+ * them). The paths are the agent's: one line each (a name that would break one is
+ * quoted), and kept from closing issues or mentioning anyone once the
+ * commit is on GitHub.
+ */
+function withRemovals(message: string, removed: string[], trailers: string): string {
+  if (removed.length === 0) return message;
+  const lines = removed
+    .slice(0, NAMED_REMOVALS)
+    .map((path) => `devflow removed a nested git repository at ${path}`);
+  if (removed.length > NAMED_REMOVALS) {
+    lines.push(`devflow removed ${removed.length - NAMED_REMOVALS} more nested git repositories`);
+  }
+  const note = untrusted.plain(
+    `${lines.join("\n")}\n(what else their directories held is committed as plain files)`,
+  );
+  const at = message.lastIndexOf(`\n\n${trailers}`);
+  if (at === -1) return `${message.trimEnd()}\n\n${note}\n`;
+  return `${message.slice(0, at)}\n\n${note}${message.slice(at)}`;
 }
 
 /** This attempt's commit among the run branch's latest ones on the remote, if a try pushed it. */
@@ -83,14 +115,24 @@ export async function commitAttempt(options: CommitAttemptOptions): Promise<stri
   try {
     const earlier = await pushedBefore(options, auth);
     if (earlier !== null) return earlier;
+    // Nothing the agent left may make devflow's git read or link another repository.
+    const removed = await removeNestedRepositories({ tree: options.tree });
+    await checkCommitSize({
+      gitDir: options.gitDir,
+      tree: options.tree,
+      forceAdd: options.forceAdd ?? [],
+      limits: options.limits ?? DEFAULT_COMMIT_LIMITS,
+    });
     await git(["add", "--all"]);
     // An agent's .gitignore must not keep the artifacts out of the commit.
     for (const path of options.forceAdd ?? []) {
       await git(["add", "--force", "--", path]).catch(() => undefined);
     }
+    await refuseGitlinks({ gitDir: options.gitDir, tree: options.tree });
     const staged = await git(["diff", "--cached", "--name-only"]);
     if (staged.trim() === "") return null;
     const message = `devflow(${options.phaseKey}): ${options.title}\n\n${options.body}\n\n${attemptTrailers(options)}\n`;
+    const recorded = withRemovals(message, removed, attemptTrailers(options));
     if (options.review !== undefined) {
       const diff = await git([
         "diff",
@@ -100,9 +142,9 @@ export async function commitAttempt(options: CommitAttemptOptions): Promise<stri
         "--no-textconv",
         "--no-color",
       ]);
-      await options.review({ diff, message });
+      await options.review({ diff, message: recorded });
     }
-    await git(["commit", "--quiet", "--no-verify", "-m", message], AUTHOR);
+    await git(["commit", "--quiet", "--no-verify", "-m", recorded], AUTHOR);
     const sha = (await git(["rev-parse", "HEAD"])).trim();
     await git([
       "push",

@@ -1,6 +1,7 @@
 import { DevflowError } from "../../errors.ts";
 import { besideWorkspace } from "../sandbox/sandbox-view.ts";
 import { AGENT_OBJECTS } from "./agent-git-dir.ts";
+import type { CommitLimits } from "./check-commit-size.ts";
 import { commitAttempt } from "./commit-attempt.ts";
 import { prepareWorkspace } from "./prepare-workspace.ts";
 import { refreshRepositoryCache } from "./repository-cache.ts";
@@ -16,9 +17,12 @@ import type { GitCredentials, Workspaces } from "./workspaces.ts";
 export function createGitWorkspaces({
   root,
   credentials,
+  commitLimits,
 }: {
   root: string;
   credentials: GitCredentials;
+  /** How much one attempt's commit may hold (the defaults when not given). */
+  commitLimits?: CommitLimits | undefined;
 }): Workspaces {
   return {
     kind: "git",
@@ -60,6 +64,7 @@ export function createGitWorkspaces({
             remoteUrl: cloneUrl,
             branch: run.branch,
             token: await credentials.tokenFor(run),
+            ...(commitLimits === undefined ? {} : { limits: commitLimits }),
           }),
       };
     },
