@@ -46,6 +46,8 @@ export interface Settings {
   sandboxReadOnly: string[];
   /** Where agents may connect beyond their model API (DEVFLOW_EGRESS_ALLOW). */
   egressAllow: EgressRule[];
+  /** What devflow keeps of one execution's output, in bytes (DEVFLOW_TRANSCRIPT_MAX_MB); the rest is counted in a note. */
+  transcriptMaxBytes: number;
   docker: {
     image: string;
     network: string;
@@ -206,6 +208,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       : "bubblewrap",
     sandboxReadOnly: absolutePaths("DEVFLOW_SANDBOX_READ_ONLY", env.DEVFLOW_SANDBOX_READ_ONLY),
     egressAllow: egressRules(env.DEVFLOW_EGRESS_ALLOW),
+    transcriptMaxBytes: integer(env, "DEVFLOW_TRANSCRIPT_MAX_MB", 16) * 1024 * 1024,
     docker: {
       image: env.DEVFLOW_DOCKER_IMAGE || "devflow-runner:latest",
       network: env.DEVFLOW_DOCKER_NETWORK || "none",

@@ -36,7 +36,9 @@ function storableExit(exit: Record<string, unknown>): Record<string, unknown> {
  * or below the capture offset are there already, so appending twice changes nothing.
  */
 function transcriptAppend(chunks: { seq: number; text: string }[]) {
-  const last = chunks.length === 0 ? 0 : Math.max(...chunks.map((chunk) => chunk.seq));
+  // A loop, not Math.max(...seqs): a spread of a flood's chunks overflows the stack.
+  let last = 0;
+  for (const chunk of chunks) if (chunk.seq > last) last = chunk.seq;
   const text = storable(chunks.map((chunk) => chunk.text).join(""));
   return {
     transcript: sql`case when ${runnerExecutions.lastCaptureSeq} < ${last} then right(${runnerExecutions.transcript} || ${text}, ${TRANSCRIPT_LIMIT}) else ${runnerExecutions.transcript} end`,

@@ -58,6 +58,13 @@ export interface TranscriptChunk {
   text: string;
 }
 
+/** How much one `capture` may return: a caller storing a flood of output reads it in batches. */
+export interface CaptureOptions {
+  /** Bytes of chunks; a first chunk larger than this is still returned. */
+  maxBytes?: number;
+  maxChunks?: number;
+}
+
 /** The error code a runner's `capture` uses for an execution it no longer has. */
 export const RUNNER_EXECUTION_GONE = "runner_execution_gone";
 
@@ -78,6 +85,12 @@ export function executionGone(what: string, cause: unknown): DevflowError {
  * if it is still running; `capture` of an execution that was removed returns
  * nothing or throws a `DevflowError` with code `runner_execution_gone`, and any
  * other error it throws is a real failure that cleanup reports.
+ *
+ * `capture` returns the transcript's chunks after `fromSeq`, one line each (a line
+ * may come in pieces), numbered from 1 the same way by every process; a backend
+ * keeps at most its configured cap of an execution's output, and returns an
+ * unfinished last line only once the output is complete. Given `options`, it
+ * returns at most that much, and the caller captures again from the last seq.
  */
 export interface Runner {
   readonly backend: string;
@@ -85,7 +98,11 @@ export interface Runner {
   view(request: Pick<RunnerRequest, "workspace" | "ioDir">): AgentView;
   start(request: RunnerRequest): Promise<RunnerHandle>;
   wait(handle: RunnerHandle): Promise<RunnerExit>;
-  capture(handle: RunnerHandle, fromSeq: number): Promise<TranscriptChunk[]>;
+  capture(
+    handle: RunnerHandle,
+    fromSeq: number,
+    options?: CaptureOptions,
+  ): Promise<TranscriptChunk[]>;
   dispose(handle: RunnerHandle): Promise<void>;
   /**
    * Removes what this backend still runs on this host for executions that are over
@@ -95,7 +112,7 @@ export interface Runner {
   reap?(isOver: (executionIds: string[]) => Promise<Set<string>>): Promise<string[]>;
 }
 
-/** Splits text into transcript chunks numbered from 1, one per line. */
+/** Splits text held in memory into transcript chunks numbered from 1, one per line. */
 export function toChunks(text: string, fromSeq: number): TranscriptChunk[] {
   if (text === "") return [];
   const lines = text.split(/(?<=\n)/);

@@ -16,6 +16,8 @@ export interface RunExecutionDeps {
 
 /** How often, at most, a running agent's new transcript lines are stored. */
 const TRANSCRIPT_FLUSH_MS = 1000;
+/** What one statement stores of a transcript: a flood goes in many, each of bounded size. */
+const CAPTURE_BATCH = { maxBytes: 256 * 1024, maxChunks: 8192 };
 
 /** What an execution may spend, and how to read what it has spent. */
 export interface SpendingLimit {
@@ -28,7 +30,8 @@ export interface SpendingLimit {
  * Runs one execution through the runner: start, persist the handle, heartbeat
  * (which also notices a stop ordered by any process), wait, capture the
  * transcript, then dispose — always, whatever happened — and record how it ended,
- * with the transcript redacted and the connections the sandbox refused. With a
+ * with the connections the sandbox refused. The transcript is stored redacted, in
+ * batches, as it grows and at the end; the one returned is what the runner kept. With a
  * spending limit, each heartbeat also reads the agent's new output lines and stops
  * it once it has spent what the run had left (`overBudgetUsd`: what it had spent).
  */
@@ -56,23 +59,9 @@ export async function runExecution(
   let reportedUsd: number | undefined;
   const redacted = (chunks: TranscriptChunk[]) =>
     chunks.map((chunk) => ({ ...chunk, text: deps.secrets.redact(chunk.text) }));
-  /** Stores the agent's new whole lines (the last one may still be being written) and meters them. */
-  const stream = async () => {
-    const chunks = await runner.capture(handle, storedLines);
-    const whole: TranscriptChunk[] = [];
-    for (const chunk of chunks) {
-      if (!chunk.text.endsWith("\n")) break;
-      whole.push(chunk);
-    }
-    if (whole.length === 0) return;
-    await engine.appendTranscript(executionId, redacted(whole));
-    for (const chunk of whole) limit?.meter.read(chunk.text.slice(0, -1));
-    storedLines = whole.at(-1)?.seq ?? storedLines;
-    const spent = limit?.meter.costUsd();
-    if (spent !== undefined && spent !== reportedUsd) {
-      reportedUsd = spent;
-      await engine.recordAttemptSpending(executionId, spent);
-    }
+  const store = async (chunks: TranscriptChunk[]) => {
+    await engine.appendTranscript(executionId, redacted(chunks));
+    storedLines = chunks.at(-1)?.seq ?? storedLines;
   };
   const checkSpending = async () => {
     if (limit === undefined || overBudgetUsd !== undefined) return;
@@ -86,6 +75,23 @@ export async function runExecution(
       await runner.dispose(handle);
     }
   };
+  /** Stores the agent's new lines, a batch at a time, and meters them. */
+  const stream = async () => {
+    for (;;) {
+      const chunks = await runner.capture(handle, storedLines, CAPTURE_BATCH);
+      if (chunks.length === 0) return;
+      await store(chunks);
+      if (limit === undefined) continue;
+      for (const chunk of chunks) limit.meter.read(chunk.text.replace(/\n$/, ""));
+      const spent = limit.meter.costUsd();
+      if (spent !== undefined && spent !== reportedUsd) {
+        reportedUsd = spent;
+        await engine.recordAttemptSpending(executionId, spent);
+      }
+      await checkSpending();
+      if (overBudgetUsd !== undefined) return;
+    }
+  };
   const beat = async () => {
     const alive = await engine.heartbeatExecution(executionId);
     if (!alive) await runner.dispose(handle);
@@ -97,16 +103,18 @@ export async function runExecution(
     );
   }, deps.heartbeatMs);
   // The transcript is stored as it grows, for people watching the run; spending is
-  // read from the same lines. One pass at a time: a slow database must not reorder them.
-  let streaming: Promise<void> = Promise.resolve();
+  // read from the same lines. One pass at a time: a slow database must not reorder
+  // them, nor passes pile up behind it.
+  let streaming: Promise<void> | undefined;
   const streamTimer = setInterval(
     () => {
-      streaming = streaming
-        .then(stream)
-        .then(checkSpending)
+      streaming ??= stream()
         .catch((error: unknown) =>
           deps.log.warn({ err: error, executionId }, "could not store the transcript"),
-        );
+        )
+        .finally(() => {
+          streaming = undefined;
+        });
     },
     Math.min(deps.heartbeatMs, TRANSCRIPT_FLUSH_MS),
   );
@@ -120,14 +128,22 @@ export async function runExecution(
     deps.shutdown?.removeEventListener("abort", stopForShutdown);
   }
   await streaming;
-  let captured: Awaited<ReturnType<Runner["capture"]>>;
+  // The adapter reads the whole transcript (bounded by the runner's cap), so it is read
+  // again from the start; what was not stored while the agent ran is stored on the way.
+  let transcript = "";
   try {
-    captured = await runner.capture(handle, 0);
+    for (let seq = 0; ; ) {
+      const chunks = await runner.capture(handle, seq, CAPTURE_BATCH);
+      if (chunks.length === 0) break;
+      // Concatenated, not joined at the end: V8 keeps the batches as they are until read.
+      transcript += chunks.map((chunk) => chunk.text).join("");
+      const fresh = chunks.filter((chunk) => chunk.seq > storedLines);
+      if (fresh.length > 0) await store(fresh);
+      seq = chunks.at(-1)?.seq ?? seq;
+    }
   } finally {
     await runner.dispose(handle);
   }
-  // What was stored while it ran is not stored again.
-  const transcript = redacted(captured.filter((chunk) => chunk.seq > storedLines));
   const state =
     exit.stopped || deps.shutdown?.aborted === true
       ? "stopped"
@@ -146,12 +162,11 @@ export async function runExecution(
         ? {}
         : { egressDenied: exit.egressDenied }),
     },
-    transcript,
     disposed: true,
   });
   return {
     exit,
-    transcript: captured.map((chunk) => chunk.text).join(""),
+    transcript,
     ...(overBudgetUsd === undefined ? {} : { overBudgetUsd }),
   };
 }

@@ -1,16 +1,20 @@
 import { mkdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { DevflowError } from "../../errors.ts";
 import { WORKER_ID } from "../../log.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import {
+  type CaptureOptions,
   executionGone,
   type Runner,
   type RunnerExit,
   type RunnerHandle,
   type RunnerRequest,
-  toChunks,
+  type TranscriptChunk,
 } from "../runner.ts";
 import { type EgressProxy, startEgressProxy } from "../sandbox/egress-proxy.ts";
 import { handOver } from "../sandbox/hand-over.ts";
@@ -20,6 +24,13 @@ import {
   SANDBOX,
   writeSandboxFiles,
 } from "../sandbox/sandbox-view.ts";
+import {
+  DEFAULT_TRANSCRIPT_MAX_BYTES,
+  openTranscriptReader,
+  openTranscriptSink,
+  type TranscriptReader,
+  type TranscriptSink,
+} from "../transcript-file.ts";
 
 export interface DockerRunnerOptions {
   /** The runner image: `Dockerfile --target runner`, with git, node and the agent CLIs. */
@@ -36,6 +47,8 @@ export interface DockerRunnerOptions {
   socketPath?: string;
   /** Host paths every container shows read-only at the same path (DEVFLOW_SANDBOX_READ_ONLY). */
   readOnly?: string[];
+  /** What devflow keeps of an execution's output (DEVFLOW_TRANSCRIPT_MAX_MB); 16 MiB by default. */
+  transcriptMaxBytes?: number;
 }
 
 /** The label every agent container carries, with its execution id: how the reaper finds them. */
@@ -49,16 +62,135 @@ function statusCode(error: unknown): number | undefined {
   return (error as { statusCode?: number }).statusCode;
 }
 
-/** Docker's log stream without a TTY: frames of [stream, 0, 0, 0, size (4 bytes BE)] + payload. */
-export function demuxDockerLogs(buffer: Buffer): string {
-  let text = "";
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    text += buffer.subarray(offset + 8, offset + 8 + size).toString("utf8");
-    offset += 8 + size;
+/** How long the log may take to reach its end once the container has: what is still in flight. */
+const LOG_DRAIN_MS = 30_000;
+
+/**
+ * Where devflow keeps an execution's output: beside its directory, which the
+ * container mounts, not in it — the agent can neither write the file nor swap it.
+ */
+export function transcriptPath(ioDir: string): string {
+  return `${ioDir}.transcript.log`;
+}
+
+/**
+ * Docker's log stream without a TTY, taken apart as it arrives: frames of
+ * [stream, 0, 0, 0, size (4 bytes BE)] + payload, split anywhere between reads.
+ * Each payload goes to `write` as it comes, so nothing is held but a header.
+ */
+function demux(write: (payload: Buffer) => void): (data: Buffer) => void {
+  const header = Buffer.alloc(8);
+  let headerBytes = 0;
+  let payloadLeft = 0;
+  return (data) => {
+    let offset = 0;
+    while (offset < data.length) {
+      if (payloadLeft > 0) {
+        const end = Math.min(data.length, offset + payloadLeft);
+        write(data.subarray(offset, end));
+        payloadLeft -= end - offset;
+        offset = end;
+        continue;
+      }
+      const end = Math.min(data.length, offset + 8 - headerBytes);
+      data.copy(header, headerBytes, offset, end);
+      headerBytes += end - offset;
+      offset = end;
+      if (headerBytes === 8) {
+        payloadLeft = header.readUInt32BE(4);
+        headerBytes = 0;
+      }
+    }
+  };
+}
+
+/** Passes a log stream's payloads to `write` until the stream ends, however it ends. */
+function copyLog(stream: Readable, write: (payload: Buffer) => void): Promise<void> {
+  return new Promise((resolve) => {
+    stream.on("data", demux(write));
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => resolve());
+  });
+}
+
+/** The container's log as it is now, as a stream (dockerode buffers a log it does not follow). */
+function logStream(docker: Docker, containerId: string, signal: AbortSignal): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/containers/${containerId}/logs?`,
+        method: "GET",
+        isStream: true,
+        abortSignal: signal,
+        statusCodes: { 200: true, 404: "no such container", 500: "server error" },
+        options: { stdout: true, stderr: true },
+      },
+      (error, stream) => (error ? reject(error) : resolve(stream as Readable)),
+    );
+  });
+}
+
+/** How much of the log's start is compared before the log is trusted to continue the copy. */
+const HEAD_CHECK = 4096;
+
+/**
+ * Copies a container's log into `sink` as the agent prints it, and closes the sink
+ * once the log has ended. A follow can end before the agent's unfinished last line,
+ * which Docker writes as the container stops, reaches it: so a copy that is not cut
+ * is completed from the whole log once the container has stopped — when the log
+ * still starts as the copy does (one that rotated its start away cannot say where
+ * the copy ended).
+ */
+async function keepLog(
+  docker: Docker,
+  containerId: string,
+  follow: Readable,
+  sink: TranscriptSink,
+  maxBytes: number,
+): Promise<void> {
+  let seen = 0;
+  const head = Buffer.alloc(HEAD_CHECK);
+  await copyLog(follow, (payload) => {
+    if (seen < HEAD_CHECK) payload.copy(head, seen, 0, HEAD_CHECK - seen);
+    seen += payload.length;
+    sink.write(payload);
+  });
+  try {
+    if (seen >= maxBytes) return;
+    const { State } = await docker.getContainer(containerId).inspect();
+    if (State.Running) return;
+    const whole = await logStream(docker, containerId, AbortSignal.timeout(LOG_DRAIN_MS));
+    const checked = Math.min(seen, HEAD_CHECK);
+    let offset = 0;
+    let continues = true;
+    await copyLog(whole, (payload) => {
+      if (!continues) return;
+      if (offset < checked) {
+        const length = Math.min(payload.length, checked - offset);
+        continues = payload.subarray(0, length).equals(head.subarray(offset, offset + length));
+        if (!continues) {
+          whole.destroy();
+          return;
+        }
+      }
+      if (offset + payload.length > seen) sink.write(payload.subarray(Math.max(0, seen - offset)));
+      offset += payload.length;
+    });
+  } catch {
+    // A container removed meanwhile: the copy stays as the follow left it.
+  } finally {
+    await sink.close();
   }
-  return text;
+}
+
+/** The log this process copies from a container it started, and how to read it. */
+interface KeptLog {
+  stream: Readable;
+  reader: TranscriptReader;
+  pumped: Promise<void>;
+  /** The log has ended: its unfinished last line is a line. */
+  done: boolean;
 }
 
 /** The user agents run as: devflow's own when it is not root, else the image's unprivileged one. */
@@ -78,7 +210,11 @@ function agentUser(): { uid: number; gid: number } {
  * devflow's egress proxy. The launcher inside enforces the time limit too, so a
  * container whose worker died still stops; every container carries a devflow
  * label, and `reap` removes those of executions that are over. The transcript is
- * the container's log, read before the container is removed.
+ * the container's log, followed from its start into a capped file of devflow's
+ * beside the execution's directory (`transcriptPath`), which `capture` reads on
+ * from where it stopped; a process that did not start the execution reads that
+ * file by the path in the handle, or else the container's log through a capped
+ * file of its own.
  */
 export function createDockerRunner(options: DockerRunnerOptions): Runner {
   const docker = new Docker(
@@ -87,6 +223,55 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
   /** Executions being waited on, and whether a stop was asked for meanwhile. */
   const waiting = new Map<string, { stopped: boolean }>();
   const proxies = new Map<string, EgressProxy>();
+  /** The logs this process copies, by container id, until the execution is disposed of. */
+  const logs = new Map<string, KeptLog>();
+  const maxBytes = options.transcriptMaxBytes ?? DEFAULT_TRANSCRIPT_MAX_BYTES;
+
+  /** Waits for a log to reach its end; one that does not within LOG_DRAIN_MS is cut there. */
+  async function drained(containerId: string): Promise<void> {
+    const log = logs.get(containerId);
+    if (log === undefined) return;
+    const timer = setTimeout(() => log.stream.destroy(), LOG_DRAIN_MS);
+    await log.pumped;
+    clearTimeout(timer);
+  }
+
+  /** The log of a container this process did not start (or no longer follows). */
+  async function captureElsewhere(
+    handle: RunnerHandle,
+    containerId: string,
+    fromSeq: number,
+    limits: CaptureOptions,
+  ): Promise<TranscriptChunk[]> {
+    let running: boolean | undefined;
+    try {
+      running = (await docker.getContainer(containerId).inspect()).State.Running;
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+    const final = running !== true;
+    if (typeof handle.transcript === "string") {
+      try {
+        return await openTranscriptReader(handle.transcript).read(fromSeq, { ...limits, final });
+      } catch (error) {
+        // Another host's file, or one removed with its execution's files: the container's log may remain.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+    }
+    if (running === undefined) throw executionGone("container", undefined);
+    // Copied to a capped file and read from there, like the log of an execution of this process.
+    const dir = await mkdtemp(join(tmpdir(), "devflow-log-"));
+    try {
+      const path = join(dir, "transcript.log");
+      const sink = openTranscriptSink(path, { maxBytes });
+      const stream = await logStream(docker, containerId, AbortSignal.timeout(LOG_DRAIN_MS));
+      await copyLog(stream, (payload) => sink.write(payload));
+      await sink.close();
+      return await openTranscriptReader(path).read(fromSeq, { ...limits, final });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 
   function containerOf(handle: RunnerHandle) {
     const id = handle.containerId;
@@ -177,17 +362,41 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
         policy: request.egress,
         ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
       });
+      const transcript = transcriptPath(request.ioDir);
+      let sink: TranscriptSink | undefined;
+      let container: Docker.Container | undefined;
       try {
-        const container = await createFor(request, netDir);
+        sink = openTranscriptSink(transcript, { maxBytes });
+        container = await createFor(request, netDir);
         await container.start();
+        // Followed from the start: the log holds what the agent printed before this call too.
+        const stream = (await container.logs({
+          follow: true,
+          stdout: true,
+          stderr: true,
+        })) as unknown as Readable;
+        const log: KeptLog = {
+          stream,
+          reader: openTranscriptReader(transcript),
+          pumped: keepLog(docker, container.id, stream, sink, maxBytes),
+          done: false,
+        };
+        void log.pumped.then(() => {
+          log.done = true;
+        });
+        logs.set(container.id, log);
         proxies.set(container.id, proxy);
         return {
           executionId: request.executionId,
           containerId: container.id,
           timeoutMs: request.timeoutMs,
+          transcript,
         };
       } catch (error) {
+        await sink?.close();
         await proxy.close();
+        // A container whose log devflow could not follow must not run unwatched.
+        await container?.remove({ force: true }).catch(() => undefined);
         throw new DevflowError(
           `could not start a container from ${options.image}: ${(error as Error).message}`,
           {
@@ -229,22 +438,15 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       } finally {
         clearTimeout(timer);
         waiting.delete(container.id);
+        // What the agent printed last is still on its way through the log.
+        await drained(container.id);
       }
     },
-    async capture(handle, fromSeq) {
-      try {
-        const logs = (await containerOf(handle).logs({
-          stdout: true,
-          stderr: true,
-          follow: false,
-        })) as unknown as Buffer;
-        return toChunks(demuxDockerLogs(Buffer.from(logs)), fromSeq);
-      } catch (error) {
-        if (statusCode(error) === 404) {
-          throw executionGone("container", error);
-        }
-        throw error;
-      }
+    async capture(handle, fromSeq, limits = {}) {
+      const { id } = containerOf(handle);
+      const log = logs.get(id);
+      if (log === undefined) return captureElsewhere(handle, id, fromSeq, limits);
+      return log.reader.read(fromSeq, { ...limits, final: log.done });
     },
     async dispose(handle) {
       const container = containerOf(handle);
@@ -267,6 +469,9 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       } finally {
         await proxies.get(container.id)?.close();
         proxies.delete(container.id);
+        // The log ends with the container; its file stays for a later capture by path.
+        await drained(container.id);
+        logs.delete(container.id);
       }
     },
     async reap(isOver) {
