@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { type EgressRule, parseEgressRule } from "./runner/sandbox/egress-policy.ts";
+import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from "./runner/sandbox/sandbox-limits.ts";
 import { type CommitLimits, DEFAULT_COMMIT_LIMITS } from "./runner/workspaces/check-commit-size.ts";
 
 export const RUNNER_BACKENDS = ["process", "docker", "in-process"] as const;
@@ -44,6 +45,10 @@ export interface Settings {
   sandbox: "bubblewrap" | "none";
   /** Host paths every sandbox shows read-only (DEVFLOW_SANDBOX_READ_ONLY). */
   sandboxReadOnly: string[];
+  /** Each process sandbox's processes, memory and /tmp (DEVFLOW_SANDBOX_PIDS, _MEMORY_MB, _TMP_MB). */
+  sandboxLimits: SandboxLimits;
+  /** A delegated cgroup v2 group for executions' own groups (DEVFLOW_SANDBOX_CGROUP). */
+  sandboxCgroup: string | undefined;
   /** Where agents may connect beyond their model API (DEVFLOW_EGRESS_ALLOW). */
   egressAllow: EgressRule[];
   /** What devflow keeps of one execution's output, in bytes (DEVFLOW_TRANSCRIPT_MAX_MB); the rest is counted in a note. */
@@ -207,6 +212,12 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       ? "none"
       : "bubblewrap",
     sandboxReadOnly: absolutePaths("DEVFLOW_SANDBOX_READ_ONLY", env.DEVFLOW_SANDBOX_READ_ONLY),
+    sandboxLimits: {
+      pids: integer(env, "DEVFLOW_SANDBOX_PIDS", DEFAULT_SANDBOX_LIMITS.pids, 16),
+      memoryMb: integer(env, "DEVFLOW_SANDBOX_MEMORY_MB", DEFAULT_SANDBOX_LIMITS.memoryMb, 64),
+      tmpMb: integer(env, "DEVFLOW_SANDBOX_TMP_MB", DEFAULT_SANDBOX_LIMITS.tmpMb, 1),
+    },
+    sandboxCgroup: absolutePaths("DEVFLOW_SANDBOX_CGROUP", env.DEVFLOW_SANDBOX_CGROUP)[0],
     egressAllow: egressRules(env.DEVFLOW_EGRESS_ALLOW),
     transcriptMaxBytes: integer(env, "DEVFLOW_TRANSCRIPT_MAX_MB", 16) * 1024 * 1024,
     docker: {
