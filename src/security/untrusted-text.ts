@@ -17,12 +17,13 @@ const ZWSP = "\u200b";
 /**
  * The letters of a closing keyword may be split by emphasis or code delimiters
  * (`fi**xes**` renders as one word), and the keyword may be followed by anything
- * but letters before what it closes: `#2`, `**#2**`, `: o/r#2`, `GH-2`, a URL.
+ * but letters before what it closes: `#2`, `**#2**`, `: o/r#2`, `GH-2`, a URL, a
+ * link (whose text may say anything).
  */
 const GAP = "[*_~`]*";
 const spelled = (word: string) => [...word].join(GAP);
 const KEYWORD = `(?:${spelled("close")}(?:${GAP}[sd])?|${spelled("fix")}(?:${GAP}e${GAP}[sd])?|${spelled("resolve")}(?:${GAP}[sd])?)`;
-const TARGET = String.raw`[^A-Za-z0-9]{0,40}?(?:\d|gh-\d|[\w.-]+/[\w.-]+#\d|[\w.-]+#\d|https?:|www\.|[\w-]+(?:\.[\w-]+)+/)`;
+const TARGET = String.raw`[^A-Za-z0-9]{0,40}?(?:\d|gh-\d|[\w.-]+/[\w.-]+#\d|[\w.-]+#\d|https?:|www\.|[\w-]+(?:\.[\w-]+)+/|[^\]\n]{0,200}\][(\[])`;
 const CLOSING = new RegExp(`(?<![A-Za-z0-9])${KEYWORD}(?![A-Za-z0-9])(?=${TARGET})`, "gi");
 
 /** C0 and C1 controls but tab and newline: git refuses a NUL, terminals obey an escape. */

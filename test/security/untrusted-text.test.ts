@@ -17,6 +17,8 @@ const PLACES: Record<string, (text: string) => string> = {
   trailing: (text) => `**Failure**:${untrusted.trailing(text)}\n\n## After\n`,
 };
 
+const KEYWORD = /(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9])/i;
+
 const MENTIONS = [
   "@octocat",
   "cc @octocat please",
@@ -69,6 +71,9 @@ const CLOSINGS = [
       " ~~#2~~",
       " `#2`",
       " [#2](https://github.com/o/r/issues/2)",
+      " [this issue](https://github.com/o/r/issues/2)",
+      " [this issue][2]",
+      " <https://github.com/o/r/issues/2>",
       " GH-2",
       "\n#2",
     ].map((target) => `${keyword}${target}`),
@@ -100,6 +105,8 @@ describe("text devflow did not write, published on GitHub", () => {
     it(`${place}: closes nothing, however the keyword is written`, () => {
       for (const text of CLOSINGS) {
         expect(readAsGitHub(render(text)).closings, text).toEqual([]);
+        // Whatever GitHub makes of what follows it, the keyword itself is broken.
+        expect(render(text), text).not.toMatch(KEYWORD);
       }
     });
 
