@@ -7,11 +7,13 @@ import {
   type DockerRunnerOptions,
   transcriptPath,
 } from "../../src/runner/backends/docker-runner.ts";
+import { createRunner } from "../../src/runner/create-runner.ts";
 import {
   RUNNER_EXECUTION_GONE,
   type RunnerHandle,
   type RunnerRequest,
 } from "../../src/runner/runner.ts";
+import { readSettings } from "../../src/settings.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { tempDir } from "../helpers/git-fixtures.ts";
 
@@ -130,5 +132,29 @@ describe.skipIf(!docker.available)("the docker runner's transcript", () => {
       filters: { label: [`dev.devflow.execution=${agent.executionId}`] },
     });
     expect(containers).toEqual([]);
+  });
+
+  it("keeps what DEVFLOW_TRANSCRIPT_MAX_MB says, and notes the rest", async () => {
+    const configured = createRunner(
+      readSettings({
+        DEVFLOW_RUNNER: "docker",
+        DEVFLOW_DOCKER_IMAGE: docker.image,
+        DEVFLOW_TRANSCRIPT_MAX_MB: "1",
+        ...(docker.socketPath === undefined ? {} : { DOCKER_HOST: `unix://${docker.socketPath}` }),
+      }),
+    );
+    const agent = request(
+      `const line = "a".repeat(1023) + "\\n"; for (let i = 0; i < 1536; i += 1) require("node:fs").writeSync(1, line);`,
+    );
+    const handle = await configured.start(agent);
+    started.push(handle);
+    await configured.wait(handle);
+    const chunks = await configured.capture(handle, 0);
+    await configured.dispose(handle);
+    expect(chunks).toHaveLength(1025);
+    expect(chunks[1023]?.text).toBe(`${"a".repeat(1023)}\n`);
+    expect(chunks[1024]?.text).toBe(
+      "devflow: the transcript was cut at 1 MiB; 512 KiB more output was not kept\n",
+    );
   });
 });
