@@ -86,6 +86,7 @@ export function createFinishBranchHandler({
             body: `Every artifact of this run stays in the branch's history${reportCommit === null ? "" : `, at ${reportCommit}`}.`,
           })) ?? reportCommit;
       }
+      await workspace.release();
       log.info({ runId, reportCommit, headCommit, tidy }, "run branch finished");
       await engine.recordBranchFinished({ runId, reportCommit, headCommit, tidied: tidy });
     }

@@ -9,7 +9,8 @@ import { createProcessRunner } from "../../src/runner/backends/process-runner.ts
 import { probeCgroups } from "../../src/runner/sandbox/sandbox-limits.ts";
 import { SANDBOX_UIDS } from "../../src/runner/sandbox/sandbox-user.ts";
 import { executionProcesses } from "../helpers/execution-processes.ts";
-import { tempDir } from "../helpers/git-fixtures.ts";
+import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
+import { startHarness } from "../helpers/harness.ts";
 import { agentRequest, runAgentDirectly } from "../helpers/run-agent-directly.ts";
 
 const INSIDER = fileURLToPath(new URL("../fixtures/agents/insider-agent.mjs", import.meta.url));
@@ -139,4 +140,29 @@ describe("an agent that has read the sandbox's code, in the process runner", () 
     const fds = JSON.parse(/^finding fds (.*)$/m.exec(out)?.[1] ?? "null");
     expect(fds).toEqual([]);
   });
+});
+
+describe("what an agent leaves on the host after its attempt, in a run", () => {
+  it("nothing: its execution's files are removed and the work tree is emptied once the attempt is committed", async () => {
+    const roots = { workspaces: tempDir("workspaces"), executions: tempDir("executions") };
+    const h = await startHarness({
+      runner: createProcessRunner({ killGraceMs: 500 }),
+      roots,
+      jobs: {
+        defaultAgent: "command",
+        agentOptions: { command: `node ${INSIDER} setid {prompt} {output}` },
+      },
+      waitTimeoutMs: 60_000,
+    });
+    try {
+      // The agent writes no artifact (nor its repair): its partial work is committed
+      // and the run waits for a person.
+      const { runId } = await h.start({ cloneUrl: createBareRemote() });
+      await h.waitForGate(runId, "artifact_invalid_after_repair");
+      expect(readdirSync(roots.executions)).toEqual([]);
+      expect(readdirSync(join(roots.workspaces, runId, "tree"))).toEqual([]);
+    } finally {
+      await h.stop();
+    }
+  }, 120_000);
 });

@@ -179,6 +179,11 @@ async function runAttempt(
     // A protected value in the work outranks whatever else went wrong.
     failure = refused.failure.category === "secret_detected" ? refused : (failure ?? refused);
   }
+  // Before the result is recorded: the run may go on to a step that prepares this
+  // workspace again (the branch's end) the moment it is.
+  await workspace
+    .release()
+    .catch((error: unknown) => log.warn({ err: error }, "could not empty the work tree"));
   if (failure !== null) await report(failure, commitSha);
   else if (valid) await report({ kind: "succeeded" }, commitSha);
   else await report({ kind: "invalid_artifact" }, commitSha);

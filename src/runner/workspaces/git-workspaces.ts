@@ -1,9 +1,11 @@
+import { mkdir } from "node:fs/promises";
 import { DevflowError } from "../../errors.ts";
 import { besideWorkspace } from "../sandbox/sandbox-view.ts";
 import { AGENT_OBJECTS } from "./agent-git-dir.ts";
 import type { CommitLimits } from "./check-commit-size.ts";
 import { commitAttempt } from "./commit-attempt.ts";
 import { prepareWorkspace } from "./prepare-workspace.ts";
+import { removeTree } from "./remove-tree.ts";
 import { refreshRepositoryCache } from "./repository-cache.ts";
 import { runGit } from "./run-git.ts";
 import type { GitCredentials, Workspaces } from "./workspaces.ts";
@@ -66,6 +68,10 @@ export function createGitWorkspaces({
             token: await credentials.tokenFor(run),
             ...(commitLimits === undefined ? {} : { limits: commitLimits }),
           }),
+        release: async () => {
+          await removeTree(prepared.path);
+          await mkdir(prepared.path);
+        },
       };
     },
   };

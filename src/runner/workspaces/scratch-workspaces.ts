@@ -12,7 +12,15 @@ export function createScratchWorkspaces({ root }: { root: string }): Workspaces 
     async prepare(run) {
       const path = join(root, run.id);
       await mkdir(path, { recursive: true });
-      return { path, readOnly: [], readBaseFile: async () => null, commit: async () => null };
+      // Nothing is committed from a scratch directory: what agents wrote there is the
+      // run's only copy of their work, kept until the run's data goes.
+      return {
+        path,
+        readOnly: [],
+        readBaseFile: async () => null,
+        commit: async () => null,
+        release: async () => undefined,
+      };
     },
   };
 }

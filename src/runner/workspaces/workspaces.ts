@@ -29,6 +29,11 @@ export interface Workspace {
   readBaseFile(path: string): Promise<string | null>;
   /** Commits and pushes what the attempt changed; the commit's sha, or null when nothing is committed. */
   commit(details: AttemptCommit): Promise<string | null>;
+  /**
+   * Empties the work tree once what it holds is committed: nothing an agent wrote
+   * stays on the host after its attempt (the next attempt checks the branch out afresh).
+   */
+  release(): Promise<void>;
 }
 
 /** Where attempts work: git checkouts of the run branch, or scratch directories. */
