@@ -9,7 +9,14 @@ import type { Runner } from "./runner.ts";
 export function createRunner(
   settings: Pick<
     Settings,
-    "runner" | "docker" | "sandbox" | "sandboxReadOnly" | "transcriptMaxBytes"
+    | "runner"
+    | "docker"
+    | "sandbox"
+    | "sandboxReadOnly"
+    | "sandboxLimits"
+    | "sandboxCgroup"
+    | "transcriptMaxBytes"
+    | "dataDir"
   >,
 ): Runner {
   switch (settings.runner) {
@@ -32,6 +39,9 @@ export function createRunner(
         sandbox: settings.sandbox,
         readOnly: settings.sandboxReadOnly,
         transcriptMaxBytes: settings.transcriptMaxBytes,
+        limits: settings.sandboxLimits,
+        ...(settings.sandboxCgroup === undefined ? {} : { cgroup: settings.sandboxCgroup }),
+        executionsDir: join(settings.dataDir, "executions"),
       });
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
+import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
@@ -9,12 +10,9 @@ const docker = await dockerForTests();
 /** The default cap (DEVFLOW_TRANSCRIPT_MAX_MB=16): a runner built without the option keeps this much. */
 const DEFAULT_CAP = 16 * 1024 * 1024;
 
-/**
- * Each backend runs the same flood. The process runner is not here yet: its capture
- * returns everything kept at once, whatever batch runExecution asks for, and the
- * flood grew devflow by 100–104 MiB through it.
- */
+/** Each backend runs the same flood. */
 const backends: { name: string; available: boolean; runner: () => Runner }[] = [
+  { name: "process", available: true, runner: () => createProcessRunner({ killGraceMs: 500 }) },
   {
     name: "docker",
     available: docker.available,

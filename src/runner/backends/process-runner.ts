@@ -294,7 +294,7 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       if (entry === undefined) return { exitCode: null, timedOut: false, stopped: true };
       return entry.done;
     },
-    async capture(handle, fromSeq) {
+    async capture(handle, fromSeq, limits) {
       const executionId = field(handle, "executionId");
       const entry = running.get(executionId);
       let reader = readers.get(executionId);
@@ -303,7 +303,10 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
         readers.set(executionId, reader);
       }
       try {
-        return await reader.read(fromSeq, { final: entry === undefined || entry.finished });
+        return await reader.read(fromSeq, {
+          ...limits,
+          final: entry === undefined || entry.finished,
+        });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") {
           readers.delete(executionId);
