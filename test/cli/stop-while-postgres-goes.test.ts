@@ -74,18 +74,23 @@ describe("devflow stops with exit 0 whatever its PostgreSQL does meanwhile", () 
       const admin = new pg.Client({ connectionString: embeddedUrl(pgPort, "postgres") });
       admin.on("error", () => {});
       await admin.connect();
+      // The first termination is on its way as SIGTERM is sent; then, until the
+      // postmaster stops, devflow's connections, old and new, are cut as it stops.
+      const cutting = (async () => {
+        let terminated = 0;
+        while (devflow.child.exitCode === null) {
+          const result = await admin
+            .query<{ n: string }>(
+              "select count(*) filter (where pg_terminate_backend(pid)) as n from pg_stat_activity where datname = 'devflow' and pid <> pg_backend_pid()",
+            )
+            .catch(() => undefined);
+          if (result === undefined) break;
+          terminated += Number(result.rows[0]?.n);
+        }
+        return terminated;
+      })();
       const exit = stopDevflow(devflow);
-      let terminated = 0;
-      // Until the postmaster stops: devflow's connections, old and new, are cut as it stops.
-      while (devflow.child.exitCode === null) {
-        const result = await admin
-          .query<{ n: string }>(
-            "select count(*) filter (where pg_terminate_backend(pid)) as n from pg_stat_activity where datname = 'devflow' and pid <> pg_backend_pid()",
-          )
-          .catch(() => undefined);
-        if (result === undefined) break;
-        terminated += Number(result.rows[0]?.n);
-      }
+      const terminated = await cutting;
       await admin.end().catch(() => {});
       expectCleanStop(devflow, await exit);
       expect(terminated, `round ${round}`).toBeGreaterThan(0);
