@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { phaseAttempts, runnerExecutions } from "../../src/db/schema/index.ts";
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
+import { SANDBOX_UIDS } from "../../src/runner/sandbox/sandbox-user.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
@@ -100,7 +101,15 @@ describe.skipIf(!env.available)("the docker runner", () => {
       "/git/objects:ro",
     ]);
     // The hardening: non-root, read-only root, no capabilities, limits, an init, a label.
-    expect(inspected.Config.User).toBe("1000:1000");
+    // As root, a host uid of the execution's own, in the block no account uses.
+    const [uid, gid] = (inspected.Config.User ?? "").split(":").map(Number);
+    if (process.getuid?.() === 0) {
+      expect(uid).toBeGreaterThanOrEqual(SANDBOX_UIDS.first);
+      expect(uid).toBeLessThan(SANDBOX_UIDS.first + SANDBOX_UIDS.count);
+      expect(gid).toBe(uid);
+    } else {
+      expect(uid).toBe(process.getuid?.());
+    }
     expect(inspected.HostConfig).toMatchObject({
       ReadonlyRootfs: true,
       CapDrop: ["ALL"],
@@ -112,7 +121,7 @@ describe.skipIf(!env.available)("the docker runner", () => {
     expect(inspected.HostConfig.MemorySwap).toBe(inspected.HostConfig.Memory);
     expect(Object.keys(inspected.HostConfig.Tmpfs ?? {}).sort()).toEqual(["/home/agent", "/tmp"]);
     expect(inspected.Config.Labels["dev.devflow.execution"]).toMatch(/^[0-9a-f-]{36}$/);
-    expect((await execIn(id, ["id", "-u"])).output).toMatch(/\b1000\s*$/);
+    expect((await execIn(id, ["id", "-u"])).output).toMatch(new RegExp(`\\b${uid}\\s*$`));
     expect((await execIn(id, ["touch", "/usr/local/x"])).exitCode).not.toBe(0);
     const proc = await execIn(id, ["cat", "/proc/1/environ"]);
     expect(proc.output).not.toContain(TOKEN);

@@ -1,13 +1,15 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, lstatSync, readdirSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import { probeCgroups } from "../../src/runner/sandbox/sandbox-limits.ts";
 import { SANDBOX_UIDS } from "../../src/runner/sandbox/sandbox-user.ts";
+import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { executionProcesses } from "../helpers/execution-processes.ts";
 import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { startHarness } from "../helpers/harness.ts";
@@ -16,6 +18,7 @@ import { agentRequest, runAgentDirectly } from "../helpers/run-agent-directly.ts
 const INSIDER = fileURLToPath(new URL("../fixtures/agents/insider-agent.mjs", import.meta.url));
 const root = process.getuid?.() === 0;
 const cgroups = probeCgroups();
+const docker = await dockerForTests();
 
 function insider(modes: string[], env: Record<string, string> = {}) {
   return { argv: [process.execPath, INSIDER, ...modes], env, tools: [INSIDER] };
@@ -166,3 +169,51 @@ describe("what an agent leaves on the host after its attempt, in a run", () => {
     }
   }, 120_000);
 });
+
+describe.skipIf(!docker.available)(
+  "an agent that has read the sandbox's code, in the docker runner",
+  () => {
+    it("is no one on the host and leaves no set-id program, FIFO or file of its own behind", async () => {
+      const runner = createDockerRunner({
+        image: docker.image,
+        network: "none",
+        cpus: 1,
+        memoryMb: 512,
+        pids: 128,
+        readOnly: [dirname(INSIDER)],
+        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
+      });
+      const request = agentRequest({
+        argv: ["node", INSIDER, "identity", "setid", "links"],
+        env: {},
+      });
+      const { transcript, findings } = await runAgentDirectly(runner, request, async () => {
+        for (let tries = 0; tries < 250; tries += 1) {
+          const uids = await hostUids(request.executionId);
+          if (uids.length > 0) return uids;
+          await sleep(20);
+        }
+        return [];
+      });
+      expect(transcript).toContain("insider done");
+      const outside = findings.get("host uids") as number[];
+      expect(outside.length).toBeGreaterThan(0);
+      for (const uid of outside) {
+        if (root) expect(uid).toBeGreaterThanOrEqual(SANDBOX_UIDS.first);
+        else expect(uid).toBe(process.getuid?.());
+      }
+      expect(transcript).toMatch(/devflow: the agent left 2 set-user-ID or set-group-ID file\(s\)/);
+      for (const path of walk(request.workspace)) {
+        const stats = lstatSync(path);
+        expect({ path, setId: stats.mode & 0o6000, uid: stats.uid, fifo: stats.isFIFO() }).toEqual({
+          path,
+          setId: 0,
+          uid: process.getuid?.(),
+          fifo: false,
+        });
+      }
+      for (const path of [request.ioDir, `${request.ioDir}.net`, `${request.ioDir}.transcript.log`])
+        expect(existsSync(path)).toBe(false);
+    }, 120_000);
+  },
+);

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -17,7 +17,8 @@ import {
   type TranscriptChunk,
 } from "../runner.ts";
 import { type EgressProxy, startEgressProxy } from "../sandbox/egress-proxy.ts";
-import { handOver } from "../sandbox/hand-over.ts";
+import { handOver, takeBack } from "../sandbox/hand-over.ts";
+import { type SandboxUser, sandboxUser } from "../sandbox/sandbox-user.ts";
 import {
   loopbackForwards,
   proxyEnvironment,
@@ -31,6 +32,7 @@ import {
   type TranscriptReader,
   type TranscriptSink,
 } from "../transcript-file.ts";
+import { removeTree } from "../workspaces/remove-tree.ts";
 
 export interface DockerRunnerOptions {
   /** The runner image: `Dockerfile --target runner`, with git, node and the agent CLIs. */
@@ -193,12 +195,9 @@ interface KeptLog {
   done: boolean;
 }
 
-/** The user agents run as: devflow's own when it is not root, else the image's unprivileged one. */
-function agentUser(): { uid: number; gid: number } {
-  const uid = process.getuid?.() ?? SANDBOX.uid;
-  return uid === 0
-    ? { uid: SANDBOX.uid, gid: SANDBOX.gid }
-    : { uid, gid: process.getgid?.() ?? SANDBOX.gid };
+/** Removes everything of one execution on this host: its directory and devflow's files beside it. */
+async function removeExecutionFiles(ioDir: string): Promise<void> {
+  for (const path of [ioDir, `${ioDir}.net`, transcriptPath(ioDir)]) await removeTree(path);
 }
 
 /**
@@ -226,6 +225,32 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
   /** The logs this process copies, by container id, until the execution is disposed of. */
   const logs = new Map<string, KeptLog>();
   const maxBytes = options.transcriptMaxBytes ?? DEFAULT_TRANSCRIPT_MAX_BYTES;
+
+  /** Executions whose files are taken back already (a container's end is seen by wait and dispose). */
+  const settled = new Set<string>();
+
+  /**
+   * Once the container has ended: what its agent wrote is devflow's again, with no
+   * set-id file, nothing writable by others and no FIFO or socket (bind mounts
+   * keep set-id bits on the host), noted in the transcript.
+   */
+  async function settle(handle: RunnerHandle): Promise<void> {
+    const { workspace, ioDir } = handle;
+    const id = String(handle.containerId);
+    if (typeof workspace !== "string" || typeof ioDir !== "string" || settled.has(id)) return;
+    settled.add(id);
+    const taken = await takeBack([workspace, ioDir]);
+    const notes = [
+      taken.setId.length === 0
+        ? ""
+        : `devflow: the agent left ${taken.setId.length} set-user-ID or set-group-ID file(s), no longer so\n`,
+      taken.special.length === 0
+        ? ""
+        : `devflow: the agent left ${taken.special.length} FIFO(s) or socket(s), removed\n`,
+    ].join("");
+    if (notes === "") return;
+    await appendFile(transcriptPath(ioDir), notes).catch(() => undefined);
+  }
 
   /** Waits for a log to reach its end; one that does not within LOG_DRAIN_MS is cut there. */
   async function drained(containerId: string): Promise<void> {
@@ -285,8 +310,7 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
     return docker.getContainer(id);
   }
 
-  async function createFor(request: RunnerRequest, netDir: string) {
-    const user = agentUser();
+  async function createFor(request: RunnerRequest, netDir: string, user: SandboxUser) {
     const sandboxFiles = join(request.ioDir, "sandbox");
     const env = {
       ...agentEnvironment(request, { home: HOME, path: PATH }),
@@ -351,7 +375,9 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       scriptedAgent: "/opt/devflow/agents/scripted/cli.ts",
     }),
     async start(request) {
-      const user = agentUser();
+      // As root, a host uid of the execution's own (no host account's, and not shared
+      // with another sandbox); otherwise devflow's own.
+      const user = await sandboxUser(request.executionId);
       await writeSandboxFiles(request.ioDir, { uid: user.uid, gid: user.gid, home: HOME });
       // The container's user owns what it must write; devflow (root) reads anything.
       await handOver([request.workspace, request.ioDir], user);
@@ -367,7 +393,7 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       let container: Docker.Container | undefined;
       try {
         sink = openTranscriptSink(transcript, { maxBytes });
-        container = await createFor(request, netDir);
+        container = await createFor(request, netDir, user);
         await container.start();
         // Followed from the start: the log holds what the agent printed before this call too.
         const stream = (await container.logs({
@@ -391,6 +417,8 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
           containerId: container.id,
           timeoutMs: request.timeoutMs,
           transcript,
+          workspace: request.workspace,
+          ioDir: request.ioDir,
         };
       } catch (error) {
         await sink?.close();
@@ -440,6 +468,7 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
         waiting.delete(container.id);
         // What the agent printed last is still on its way through the log.
         await drained(container.id);
+        await settle(handle);
       }
     },
     async capture(handle, fromSeq, limits = {}) {
@@ -452,6 +481,9 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       const container = containerOf(handle);
       const watch = waiting.get(container.id);
       if (watch !== undefined) watch.stopped = true;
+      // Stopped while it is waited on: its transcript is still to be read, and its
+      // files go when it is disposed of once over.
+      const over = watch === undefined;
       try {
         await container.remove({ force: true });
       } catch (error) {
@@ -469,9 +501,12 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
       } finally {
         await proxies.get(container.id)?.close();
         proxies.delete(container.id);
-        // The log ends with the container; its file stays for a later capture by path.
         await drained(container.id);
         logs.delete(container.id);
+      }
+      if (over) {
+        await settle(handle);
+        if (typeof handle.ioDir === "string") await removeExecutionFiles(handle.ioDir);
       }
     },
     async reap(isOver) {
