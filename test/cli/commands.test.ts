@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
 import { afterEach, describe, expect, it } from "vitest";
@@ -145,6 +145,8 @@ describe("the devflow command line", () => {
 
   it("doctor reports the sandbox: ok, unavailable with the fix, or disabled; start refuses to run agents without one", async () => {
     const fakeBin = tempDir("no-bwrap");
+    // As root, doctor tries bubblewrap as the agents' uid, which must reach it.
+    chmodSync(fakeBin, 0o755);
     // A bubblewrap that cannot set anything up, as on a host without user namespaces.
     writeFileSync(
       join(fakeBin, "bwrap"),

@@ -55,9 +55,11 @@ export function probeBubblewrap(): BubblewrapProbe {
     return {
       ok: false,
       problem: `bubblewrap cannot create the sandbox here: ${said}`,
-      fix: /user namespace|setting up uid map|Operation not permitted|Permission denied/i.test(said)
-        ? "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap); inside a container, run devflow with DEVFLOW_RUNNER=docker instead"
-        : "run devflow on a Linux host where bubblewrap works, or use DEVFLOW_RUNNER=docker",
+      fix: /bwrap: Permission denied|cannot open .*bwrap/i.test(said)
+        ? "make bubblewrap and the directories on its path readable and executable by every user: as root, devflow starts it as the agents' own uid"
+        : /user namespace|setting up uid map|Operation not permitted|Permission denied/i.test(said)
+          ? "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap); inside a container, run devflow with DEVFLOW_RUNNER=docker instead"
+          : "run devflow on a Linux host where bubblewrap works, or use DEVFLOW_RUNNER=docker",
     };
   }
   return { ok: true, version: version.stdout.trim(), tmpfsSize: false, ...features };
