@@ -52,8 +52,20 @@ function needlesOf(secret: Secret): Needle[] {
         .filter((line) => !line.startsWith("-----"))
         .join("")
     : value;
-  for (let at = 0; body.length >= PIECE * 2 && at + PIECE <= body.length; at += PIECE) {
-    needles.push({ name: secret.name, text: body.slice(at, at + PIECE) });
+  if (body.length >= PIECE * 2) {
+    for (let at = 0; at + PIECE <= body.length; at += PIECE) {
+      needles.push({ name: secret.name, text: body.slice(at, at + PIECE) });
+    }
+    // The last piece ends where the value does: a tail shorter than a piece is in it.
+    if (body.length % PIECE !== 0) needles.push({ name: secret.name, text: body.slice(-PIECE) });
+  }
+  // Each line of a PEM body too, its last (short) one included: a copy wrapped as
+  // the key is (in an environment dump) is found line by line.
+  if (body !== value) {
+    for (const line of value.split("\n")) {
+      if (!line.startsWith("-----") && line.trim().length >= MIN_LENGTH)
+        needles.push({ name: secret.name, text: line.trim() });
+    }
   }
   return needles;
 }

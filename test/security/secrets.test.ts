@@ -31,6 +31,17 @@ describe("the secrets devflow protects", () => {
     expect(secrets.find("nothing to see here")).toEqual([]);
   });
 
+  it("redacts a whole PEM key as an environment dump shows it (escaped newlines), its short last line included", () => {
+    // A body whose length is no multiple of the piece size, ending in a short line.
+    const key = `-----BEGIN RSA PRIVATE KEY-----\n${"MIIEowIBAAKCAQEA1x9Qm8m7oQk3cJ7mZpQn4t0bHq2m3Jf1YvXl9w2cVv6kK7sE\n".repeat(3)}q8dE3z1wS4cY2oNfGm0d==\n-----END RSA PRIVATE KEY-----`;
+    const own = createSecrets([{ name: "the GitHub App's private key", value: key }]);
+    // As a .env file gives it (PRIVATE_KEY with \n for its newlines), not as devflow reads it.
+    const environ = `HOME=/root\0PRIVATE_KEY=${key.replaceAll("\n", "\\n")}\0PATH=/usr/bin`;
+    const redacted = own.redact(environ);
+    expect(redacted).not.toContain("q8dE3z1wS4cY2oNfGm0d");
+    expect(redacted).not.toMatch(/MIIEow|Vv6kK7sE/);
+  });
+
   it("redacts every occurrence and learns new values (installation tokens) as they come", () => {
     const token = "ghs_NEWTOKENnewtokenNEWTOKENnewtoken1234";
     secrets.add("an installation token", token);
