@@ -74,7 +74,7 @@ describe("/metrics", () => {
         'devflow_webhook_request_seconds_count{outcome="queued"}',
       ),
     ).toBe(2);
-    expect(text).toContain('devflow_webhook_request_seconds_bucket{outcome="queued",le="0.005"} 1');
+    expect(text).toContain('devflow_webhook_request_seconds_bucket{le="0.005",outcome="queued"} 1');
     // Every sample line is `name{labels} number`.
     for (const line of text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))) {
       expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? -?[0-9.e+-]+$/);
