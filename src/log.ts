@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { hostname } from "node:os";
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
+import { prettyFactory } from "pino-pretty";
 
 /** What a log line is about: set once where work starts, carried by every line it writes. */
 export interface LogContext {
@@ -20,22 +21,59 @@ export function withLogContext<T>(fields: LogContext, fn: () => T): T {
 /** This process among devflow's processes: host and pid, as recorded on each execution. */
 export const WORKER_ID = `${hostname()}:${process.pid}`;
 
+/** How log lines are written: one JSON object each, or pino-pretty's lines for a person. */
+export type LogFormat = "json" | "pretty";
+
+/**
+ * Pretty for a person reading a terminal, as Probot does; JSON for whatever else
+ * reads the stream (a file, journald, a log shipper, devflow's own tests).
+ * `LOG_FORMAT` (`json` or `pretty`) decides either way.
+ */
+export function logFormat({
+  isTTY,
+  env,
+}: {
+  isTTY: boolean | undefined;
+  env: Record<string, string | undefined>;
+}): LogFormat {
+  const chosen = env.LOG_FORMAT?.trim().toLowerCase();
+  if (chosen === "json" || chosen === "pretty") return chosen;
+  return isTTY === true ? "pretty" : "json";
+}
+
+/** pino-pretty in this thread and synchronous, so a line logged right before exit is written. */
+function prettyDestination(fd: 1 | 2): DestinationStream {
+  const out = pino.destination({ fd, sync: true });
+  const pretty = prettyFactory({
+    colorize: (fd === 2 ? process.stderr : process.stdout).isTTY === true,
+    // service and worker are the same on every line of one terminal.
+    ignore: "service,worker",
+  });
+  return { write: (line: string) => out.write(pretty(line)) };
+}
+
 /**
  * devflow's logger: one JSON line per log event, with an ISO time, the process's
  * role and worker id, and the run id, delivery id and job id of the work it is
  * about (from withLogContext), so `jq 'select(.runId == "…")'` follows one run
- * across every process.
+ * across every process. At a terminal, the same events as pino-pretty writes them.
  */
 export function createLogger({
   level,
   role,
   stderr = false,
+  format = logFormat({
+    isTTY: (stderr ? process.stderr : process.stdout).isTTY,
+    env: process.env,
+  }),
 }: {
   level: string;
   role: string;
   /** Commands whose stdout is their answer (`devflow runs`, `doctor`) log to stderr. */
   stderr?: boolean;
+  format?: LogFormat;
 }): Logger {
+  const fd = stderr ? 2 : 1;
   return pino(
     {
       level,
@@ -43,6 +81,6 @@ export function createLogger({
       timestamp: pino.stdTimeFunctions.isoTime,
       mixin: () => ({ ...context.getStore() }),
     },
-    pino.destination(stderr ? 2 : 1),
+    format === "pretty" ? prettyDestination(fd) : pino.destination(fd),
   );
 }
