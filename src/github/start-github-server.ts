@@ -93,9 +93,11 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     // NODE_ENV=production), so it is development for this call only.
     const nodeEnv = process.env.NODE_ENV;
     process.env.NODE_ENV = "development";
+    // Probot's own child, so that its second start (below) can be quiet.
+    const probotLog = log.child({});
     const server = await run(() => {}, {
       env: { ...process.env, PORT: String(options.port) },
-      log,
+      log: probotLog,
     }).finally(() => {
       if (nodeEnv === undefined) delete process.env.NODE_ENV;
       else process.env.NODE_ENV = nodeEnv;
@@ -104,8 +106,11 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
       // Probot builds its handler list when it starts, and run() has started it: restart
       // it so /healthz and /metrics answer during setup too.
       server.addHandler(options.ops);
+      // Probot says where it listens on each start, and it has said so once.
+      probotLog.level = "warn";
       await server.stop();
       await server.start();
+      probotLog.level = log.level;
     }
     return { port: server.port, stop: () => server.stop() };
   }
@@ -141,12 +146,21 @@ export async function startGitHubServer(options: StartGitHubServerOptions): Prom
     http.listen({ port: options.port, host: options.host ?? "::" }, () => resolve());
   });
   const address = http.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port;
+  log.info(`Listening on ${listeningUrl(options.host, port)}`);
   return {
-    port: typeof address === "object" && address !== null ? address.port : options.port,
+    port,
     stop: () =>
       new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();
       }),
   };
+}
+
+/** Where the server answers, as Probot writes it: localhost for every interface. */
+function listeningUrl(host: string | undefined, port: number): string {
+  if (host === undefined || host === "::" || host === "0.0.0.0")
+    return `http://localhost:${port} (every interface)`;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
