@@ -2,8 +2,7 @@ import { and, asc, count, eq, notInArray, sql } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
 import { runs, TERMINAL_RUN_STATES } from "../db/schema/index.ts";
 import { advanceLocked } from "./advance-locked.ts";
-import { QUEUES } from "./outbox.ts";
-import { lockRun, type Transition } from "./run-transition.ts";
+import { lockRun } from "./run-transition.ts";
 import type { EngineDeps } from "./types.ts";
 
 /** Admission decisions are serialised on this advisory lock; nothing else takes it. */
@@ -18,15 +17,6 @@ const ADMISSION_LOCK = 7_240_001;
  * runs then wait until the count is under the cap again (docs/engine.md).
  */
 const NOT_ACTIVE = ["queued", "paused", "awaiting_approval", ...TERMINAL_RUN_STATES] as const;
-
-/** A run that just parked frees its slot: admission looks at the queue. */
-export async function onParked(t: Transition): Promise<void> {
-  await t.enqueue(
-    QUEUES.admitRuns,
-    { reason: `run ${t.run.id} ${t.run.state}` },
-    { singletonKey: "admit-on-park" },
-  );
-}
 
 export async function takeAdmissionLock(tx: Tx): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(${ADMISSION_LOCK})`);

@@ -1,9 +1,8 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { phaseAttempts, runnerExecutions } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
-import { onParked } from "./admission.ts";
 import { QUEUES } from "./outbox.ts";
-import { withRun } from "./run-transition.ts";
+import { onParked, withRun } from "./run-transition.ts";
 import type { EngineDeps, RunRow } from "./types.ts";
 
 const PAUSABLE = new Set<RunRow["state"]>(["planning", "executing", "awaiting_approval"]);

@@ -7,10 +7,9 @@ import {
   phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
-import { onParked } from "./admission.ts";
 import type { HumanGateKey } from "./human-gates.ts";
 import { QUEUES } from "./outbox.ts";
-import type { Transition } from "./run-transition.ts";
+import { onParked, type Transition } from "./run-transition.ts";
 import type { PhaseRow } from "./types.ts";
 
 /*

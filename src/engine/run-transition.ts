@@ -124,6 +124,15 @@ function eventsOf(tx: Tx): AppendedEvent[] {
   return events;
 }
 
+/** A run that just parked (at a gate, or paused) frees its slot: admission looks at the queue. */
+export async function onParked(t: Transition): Promise<void> {
+  await t.enqueue(
+    QUEUES.admitRuns,
+    { reason: `run ${t.run.id} ${t.run.state}` },
+    { singletonKey: "admit-on-park" },
+  );
+}
+
 /**
  * Runs `fn` in one engine transaction and, once it has committed, writes one log
  * line per run event it appended (with the run id; the delivery id comes from the
