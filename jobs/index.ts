@@ -8,7 +8,7 @@ import { type LogContext, withLogContext } from "../src/log.ts";
 import type { Registry } from "../src/registry/types.ts";
 import type { ExecuteAttemptDeps } from "../src/runner/attempt/execute-attempt.ts";
 import type { Runner } from "../src/runner/runner.ts";
-import type { EgressRule } from "../src/runner/sandbox/egress-policy.ts";
+import type { EgressRule } from "../src/security/egress-policy.ts";
 import type { Secrets } from "../src/security/secrets.ts";
 import * as admitRuns from "./admit-runs.ts";
 import * as advanceRun from "./advance-run.ts";

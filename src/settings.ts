@@ -1,7 +1,11 @@
 import { isAbsolute, resolve } from "node:path";
-import { type EgressRule, parseEgressRule } from "./runner/sandbox/egress-policy.ts";
-import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from "./runner/sandbox/sandbox-limits.ts";
-import { type CommitLimits, DEFAULT_COMMIT_LIMITS } from "./runner/workspaces/check-commit-size.ts";
+import { type EgressRule, parseEgressRule } from "./security/egress-policy.ts";
+import {
+  type CommitLimits,
+  DEFAULT_COMMIT_LIMITS,
+  DEFAULT_SANDBOX_LIMITS,
+  type SandboxLimits,
+} from "./security/execution-limits.ts";
 
 export const RUNNER_BACKENDS = ["process", "docker", "in-process"] as const;
 export type RunnerBackend = (typeof RUNNER_BACKENDS)[number];

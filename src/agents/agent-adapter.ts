@@ -1,7 +1,13 @@
-import type { AgentErrorReport } from "../runner/runner.ts";
-import { type EgressRule, ruleForUrl } from "../runner/sandbox/egress-policy.ts";
+import { type EgressRule, ruleForUrl } from "../security/egress-policy.ts";
 import type { ScriptedScenario } from "./scripted/scenarios.ts";
 import type { UsageMeter } from "./usage-meter.ts";
+
+/** An error the agent adapter could name (a fatal one fails the run instead of retrying). */
+export interface AgentErrorReport {
+  code: string;
+  fatal: boolean;
+  message: string;
+}
 
 /** Paths as the agent sees them: host paths for a process, mount points in a container. */
 export interface AgentView {

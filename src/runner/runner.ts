@@ -1,7 +1,7 @@
 import type { AgentCommand, AgentView } from "../agents/agent-adapter.ts";
 import type { RunnerHandle } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
-import type { EgressPolicy } from "./sandbox/egress-policy.ts";
+import type { EgressPolicy } from "../security/egress-policy.ts";
 import type { EgressDenial } from "./sandbox/egress-proxy.ts";
 
 export type { RunnerHandle };
@@ -35,13 +35,6 @@ export interface RunnerRequest {
   onEgressDenied?: (denial: EgressDenial) => void;
   /** The wall-clock limit of this execution, enforced by the runner, not the agent. */
   timeoutMs: number;
-}
-
-/** An error the agent adapter could name (a fatal one fails the run instead of retrying). */
-export interface AgentErrorReport {
-  code: string;
-  fatal: boolean;
-  message: string;
 }
 
 export interface RunnerExit {

@@ -5,14 +5,11 @@ import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DevflowError } from "../../src/errors.ts";
 import { refuseSecrets } from "../../src/runner/attempt/scan-commit.ts";
-import {
-  type CommitLimits,
-  DEFAULT_COMMIT_LIMITS,
-} from "../../src/runner/workspaces/check-commit-size.ts";
 import { commitAttempt } from "../../src/runner/workspaces/commit-attempt.ts";
 import { prepareWorkspace } from "../../src/runner/workspaces/prepare-workspace.ts";
 import { refuseGitlinks } from "../../src/runner/workspaces/refuse-gitlinks.ts";
 import { runGit } from "../../src/runner/workspaces/run-git.ts";
+import { type CommitLimits, DEFAULT_COMMIT_LIMITS } from "../../src/security/execution-limits.ts";
 import { createSecrets } from "../../src/security/secrets.ts";
 import { readSettings } from "../../src/settings.ts";
 import { commitOnRemote, createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";

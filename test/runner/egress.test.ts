@@ -9,7 +9,7 @@ import { desiredChecks } from "../../src/github/publish/reconcile-check-runs.ts"
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
-import { parseEgressRule } from "../../src/runner/sandbox/egress-policy.ts";
+import { parseEgressRule } from "../../src/security/egress-policy.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";

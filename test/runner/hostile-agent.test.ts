@@ -15,7 +15,7 @@ import {
 import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
-import { parseEgressRule } from "../../src/runner/sandbox/egress-policy.ts";
+import { parseEgressRule } from "../../src/security/egress-policy.ts";
 import { createSecrets } from "../../src/security/secrets.ts";
 import { dockerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";

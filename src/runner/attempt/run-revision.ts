@@ -7,7 +7,7 @@ import type { ProducedArtifact } from "../../engine/record-phase-result.ts";
 import { WORKER_ID } from "../../log.ts";
 import type { Registry } from "../../registry/types.ts";
 import { buildPrompt } from "../build-prompt.ts";
-import type { EgressRule } from "../sandbox/egress-policy.ts";
+import type { EgressRule } from "../../security/egress-policy.ts";
 import type { EgressDenial } from "../sandbox/egress-proxy.ts";
 import type { Workspace } from "../workspaces/workspaces.ts";
 import { agentFailure, type Failure, fromError } from "./attempt-failure.ts";

@@ -5,6 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SCRIPTED_AGENT_PATH } from "../../agents/scripted/scripted-adapter.ts";
 import { DevflowError } from "../../errors.ts";
+import { DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from "../../security/execution-limits.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import { executionGone, type Runner, type RunnerExit, type RunnerHandle } from "../runner.ts";
 import type { BubblewrapFeatures } from "../sandbox/bubblewrap.ts";
@@ -14,11 +15,9 @@ import { probeBubblewrap } from "../sandbox/probe-bubblewrap.ts";
 import { executionFiles, sandboxCommand } from "../sandbox/sandbox-command.ts";
 import {
   type CgroupSupport,
-  DEFAULT_SANDBOX_LIMITS,
   type ExecutionCgroup,
   probeCgroups,
   reapCgroups,
-  type SandboxLimits,
 } from "../sandbox/sandbox-limits.ts";
 import { sandboxUser } from "../sandbox/sandbox-user.ts";
 import { SANDBOX } from "../sandbox/sandbox-view.ts";

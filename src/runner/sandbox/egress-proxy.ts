@@ -11,7 +11,7 @@ import {
 import { connect, isIP, type Socket } from "node:net";
 import { basename, dirname } from "node:path";
 import type { EgressDenialRecord } from "../../db/schema/index.ts";
-import { type EgressPolicy, judge } from "./egress-policy.ts";
+import { type EgressPolicy, judge } from "../../security/egress-policy.ts";
 
 /** A connection the proxy refused: where the agent wanted to go, and why not. */
 export type EgressDenial = EgressDenialRecord;

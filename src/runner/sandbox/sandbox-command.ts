@@ -1,5 +1,6 @@
 import { mkdirSync, openSync } from "node:fs";
 import { join, relative } from "node:path";
+import type { SandboxLimits } from "../../security/execution-limits.ts";
 import { agentEnvironment } from "../agent-environment.ts";
 import type { RunnerRequest } from "../runner.ts";
 import { type BubblewrapFeatures, bubblewrapArgs } from "./bubblewrap.ts";
@@ -10,7 +11,6 @@ import {
   type CgroupSupport,
   createExecutionCgroup,
   type ExecutionCgroup,
-  type SandboxLimits,
 } from "./sandbox-limits.ts";
 import type { SandboxUser } from "./sandbox-user.ts";
 import { loopbackForwards, proxyEnvironment, SANDBOX, writeSandboxFiles } from "./sandbox-view.ts";

@@ -2,15 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from "
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-
-/** What one sandbox may use (DEVFLOW_SANDBOX_PIDS, _MEMORY_MB, _TMP_MB). */
-export interface SandboxLimits {
-  pids: number;
-  memoryMb: number;
-  tmpMb: number;
-}
-
-export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { pids: 1024, memoryMb: 4096, tmpMb: 1024 };
+import type { SandboxLimits } from "../../security/execution-limits.ts";
 
 /** Where devflow can make a cgroup per execution, and why not when it cannot. */
 export interface CgroupSupport {

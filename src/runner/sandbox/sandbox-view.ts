@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readlinkSync, realpathSync, statSync } from "nod
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { delimiter, dirname, isAbsolute, join, posix, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { EgressRule } from "./egress-policy.ts";
+import type { EgressRule } from "../../security/egress-policy.ts";
 
 /** Where things are inside every sandbox, whichever the runner. */
 export const SANDBOX = {

@@ -1,17 +1,8 @@
 import { spawn } from "node:child_process";
 import { lstat } from "node:fs/promises";
 import { DevflowError } from "../../errors.ts";
+import type { CommitLimits } from "../../security/execution-limits.ts";
 import { GIT_TIMEOUT_MS, GitCommandError, gitEnvironment } from "./run-git.ts";
-
-/** How much one attempt's commit may hold. */
-export interface CommitLimits {
-  /** Files it may add, change or delete (DEVFLOW_MAX_COMMIT_FILES). */
-  maxFiles: number;
-  /** MiB of content its added and changed files may hold together (DEVFLOW_MAX_COMMIT_MB). */
-  maxMb: number;
-}
-
-export const DEFAULT_COMMIT_LIMITS: CommitLimits = { maxFiles: 10_000, maxMb: 100 };
 
 export interface CheckCommitSizeOptions {
   gitDir: string;

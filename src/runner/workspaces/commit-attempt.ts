@@ -1,6 +1,7 @@
 import { DevflowError } from "../../errors.ts";
+import { type CommitLimits, DEFAULT_COMMIT_LIMITS } from "../../security/execution-limits.ts";
 import { untrusted } from "../../security/untrusted-text.ts";
-import { type CommitLimits, checkCommitSize, DEFAULT_COMMIT_LIMITS } from "./check-commit-size.ts";
+import { checkCommitSize } from "./check-commit-size.ts";
 import { refuseGitlinks } from "./refuse-gitlinks.ts";
 import { removeNestedRepositories } from "./remove-nested-repositories.ts";
 import { type GitAuth, gitFailure, runGit } from "./run-git.ts";

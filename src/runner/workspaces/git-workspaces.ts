@@ -1,8 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { DevflowError } from "../../errors.ts";
+import type { CommitLimits } from "../../security/execution-limits.ts";
 import { besideWorkspace } from "../sandbox/sandbox-view.ts";
 import { AGENT_OBJECTS } from "./agent-git-dir.ts";
-import type { CommitLimits } from "./check-commit-size.ts";
 import { commitAttempt } from "./commit-attempt.ts";
 import { prepareWorkspace } from "./prepare-workspace.ts";
 import { removeTree } from "./remove-tree.ts";
