@@ -1,4 +1,4 @@
-import { mkdirSync, openSync } from "node:fs";
+import { mkdirSync, openSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { SandboxLimits } from "../../security/execution-limits.ts";
 import { agentEnvironment } from "../agent-environment.ts";
@@ -6,7 +6,7 @@ import type { RunnerRequest } from "../runner.ts";
 import { type BubblewrapFeatures, bubblewrapArgs } from "./bubblewrap.ts";
 import { type EgressProxy, startEgressProxy } from "./egress-proxy.ts";
 import { handOver } from "./hand-over.ts";
-import { sandboxLaunch, stagedPath } from "./sandbox-launch.ts";
+import { STAGE_POINT, sandboxLaunch, stagedPath } from "./sandbox-launch.ts";
 import {
   type CgroupSupport,
   createExecutionCgroup,
@@ -25,6 +25,66 @@ export function executionFiles(ioDir: string) {
     stageDir: `${ioDir}.stage`,
     /** The output, as devflow received it through its pipes: no sandbox sees this file. */
     log: `${ioDir}.transcript.log`,
+  };
+}
+
+/** The host directories the launcher stages, and where bubblewrap finds a host path then. */
+interface Staging {
+  roots: string[];
+  source: (hostPath: string) => string;
+}
+
+const NO_STAGING: Staging = { roots: [], source: (path) => path };
+
+/** Whether anyone may pass through `dir` (its execute bit for others). */
+function enterable(dir: string, cache: Map<string, boolean>): boolean {
+  let known = cache.get(dir);
+  if (known === undefined) {
+    try {
+      known = (statSync(dir).mode & 0o001) !== 0;
+    } catch {
+      known = false;
+    }
+    cache.set(dir, known);
+  }
+  return known;
+}
+
+/**
+ * What to stage so that every one of `hostPaths` is reachable by a uid that owns
+ * none of its directories: for a path under a directory others may not enter
+ * (a data directory under /root, a temporary directory), the part past the last
+ * such directory; nothing for a path every directory above lets anyone through.
+ */
+function stagingFor(hostPaths: string[]): Staging {
+  const cache = new Map<string, boolean>();
+  const rootOf = new Map<string, string>();
+  for (const path of hostPaths) {
+    const parts = path.split("/");
+    let root: string | undefined;
+    for (let depth = 1; depth < parts.length; depth += 1) {
+      const ancestor = parts.slice(0, depth).join("/") || "/";
+      if (!enterable(ancestor, cache)) root = parts.slice(0, depth + 1).join("/");
+    }
+    if (root !== undefined) rootOf.set(path, root);
+  }
+  // The staging tmpfs is shown at STAGE_POINT, over what the host has there: once
+  // anything is staged, what else is bound from under it is staged too.
+  if (rootOf.size > 0) {
+    for (const path of hostPaths) {
+      if (!rootOf.has(path) && (path === STAGE_POINT || path.startsWith(`${STAGE_POINT}/`)))
+        rootOf.set(path, path);
+    }
+  }
+  const roots = [...new Set(rootOf.values())];
+  return {
+    roots,
+    source: (path) => {
+      const root = rootOf.get(path);
+      return root === undefined
+        ? path
+        : `${stagedPath(roots.indexOf(root))}${path.slice(root.length)}`;
+    },
   };
 }
 
@@ -95,22 +155,17 @@ export async function sandboxCommand(
     tmpBytes: setup.limits.tmpMb * 1024 * 1024,
   };
   // As root, bubblewrap runs as the agent's uid, which may not reach devflow's
-  // directories by their paths: the launcher stages them, and bubblewrap binds those.
-  const staged = user.dedicated ? [...new Set(bubblewrapArgs(bwrapOptions).hostPaths)] : [];
-  if (staged.length > 0) mkdirSync(files.stageDir, { recursive: true, mode: 0o700 });
-  const bwrap = bubblewrapArgs({
-    ...bwrapOptions,
-    source: (path) => {
-      const index = staged.indexOf(path);
-      return index < 0 ? path : stagedPath(index);
-    },
-  });
+  // directories by their paths: the launcher stages what lies past a directory
+  // others may not enter, and bubblewrap binds those.
+  const stage = user.dedicated ? stagingFor(bubblewrapArgs(bwrapOptions).hostPaths) : NO_STAGING;
+  if (stage.roots.length > 0) mkdirSync(files.stageDir, { recursive: true, mode: 0o700 });
+  const bwrap = bubblewrapArgs({ ...bwrapOptions, source: stage.source });
   env.PATH = bwrap.path;
   const argv = sandboxLaunch({
     user,
     cgroupProcs: cgroup?.procs ?? [],
     stageDir: files.stageDir,
-    staged,
+    staged: stage.roots,
     // The uid is this execution's alone, so its process count is the execution's.
     ...(user.dedicated ? { nproc: setup.limits.pids } : {}),
     bwrap: bwrap.argv,

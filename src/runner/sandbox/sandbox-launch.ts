@@ -1,4 +1,13 @@
+import { existsSync } from "node:fs";
 import type { SandboxUser } from "./sandbox-user.ts";
+
+/**
+ * Where the launcher shows its staging tmpfs, over what the host has there (in its
+ * own mount namespace only): /mnt, which hosts keep for a mount an operator makes
+ * by hand, or /tmp where there is no /mnt. Whatever else the sandbox binds from
+ * under it is staged too.
+ */
+export const STAGE_POINT = existsSync("/mnt") ? "/mnt" : "/tmp";
 
 /**
  * What runs between devflow and bubblewrap, as the sandbox's first process. In
@@ -6,7 +15,7 @@ import type { SandboxUser } from "./sandbox-user.ts";
  * that are not close-on-exec, and bubblewrap passes on what it gets); the process
  * joins its execution's cgroups; and, as root only, in a mount namespace of its
  * own, each host directory the sandbox binds is mounted under a fresh tmpfs at
- * /tmp — so bubblewrap, started as the agent's unprivileged uid, reaches them
+ * STAGE_POINT — so bubblewrap, started as the agent's unprivileged uid, reaches them
  * whatever the modes of their parents (a data directory under /root) and nothing
  * else. Then the limits and the uid, and bubblewrap. Exit code 125: the set-up
  * failed (what failed is on stderr, in the transcript).
@@ -18,14 +27,14 @@ const SCRIPT = [
   'stage=$1; n=$2; shift 2; if [ "$n" -gt 0 ]; then',
   '  mount -t tmpfs -o mode=0755,size=64k devflow-stage "$stage" || exit 125',
   '  i=0; while [ "$i" -lt "$n" ]; do { if [ -d "$1" ]; then mkdir "$stage/$i"; else : > "$stage/$i"; fi; } && mount --bind -- "$1" "$stage/$i" || exit 125; shift; i=$((i + 1)); done',
-  '  mount --move "$stage" /tmp || exit 125',
+  `  mount --move "$stage" ${STAGE_POINT} || exit 125`,
   "fi",
   'exec "$@"',
 ].join("\n");
 
 /** Where the launcher shows the `index`th staged host directory, for bubblewrap to bind. */
 export function stagedPath(index: number): string {
-  return `/tmp/${index}`;
+  return `${STAGE_POINT}/${index}`;
 }
 
 export interface SandboxLaunchOptions {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdirSync, statSync } from "node:fs";
 
 /** The host identity an execution's agent runs as. */
 export interface SandboxUser {
@@ -17,14 +17,16 @@ export interface SandboxUser {
  */
 export const SANDBOX_UIDS = { first: 2_000_000_000, count: 65_536 } as const;
 
-/** The uids of every process on this host (from /proc), to keep executions apart. */
-async function uidsInUse(): Promise<Set<number>> {
+/** The uids of every process on this host (the owners of their /proc entries). */
+function uidsInUse(): Set<number> {
   const used = new Set<number>();
-  for (const name of await readdir("/proc").catch(() => [] as string[])) {
+  for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    const status = await readFile(`/proc/${name}/status`, "latin1").catch(() => "");
-    const match = /^Uid:\s+(\d+)/m.exec(status);
-    if (match?.[1] !== undefined) used.add(Number(match[1]));
+    try {
+      used.add(statSync(`/proc/${name}`).uid);
+    } catch {
+      // Gone meanwhile.
+    }
   }
   return used;
 }
@@ -42,7 +44,7 @@ export async function sandboxUser(executionId: string): Promise<SandboxUser> {
     return { uid: own ?? 65_534, gid: process.getgid?.() ?? 65_534, dedicated: false };
   }
   const start = createHash("sha256").update(executionId).digest().readUInt32BE(0);
-  const used = await uidsInUse();
+  const used = uidsInUse();
   for (let step = 0; step < SANDBOX_UIDS.count; step += 1) {
     const uid = SANDBOX_UIDS.first + ((start + step) % SANDBOX_UIDS.count);
     if (!used.has(uid)) return { uid, gid: uid, dedicated: true };
