@@ -2,8 +2,6 @@ import { sql } from "drizzle-orm";
 import type { ProbotOctokit } from "probot";
 import type { Db } from "../db/client.ts";
 import { onceReplies } from "../db/schema/index.ts";
-import { isDevflowError } from "../errors.ts";
-import type { DeliveryOutcome } from "./handlers/delivery-context.ts";
 
 export type ReplyTarget = { owner: string; repo: string; number: number };
 
@@ -67,26 +65,4 @@ export function createReply(delivery: {
       body: `${marker}\n${body}`,
     });
   };
-}
-
-/**
- * Runs an engine command on a person's behalf. A refusal meant for that person (a
- * conflict, a paused run, a gate already decided) becomes one reply,
- * `<preface>: <why>.`, and an outcome; anything else is thrown, and the job retries.
- */
-export async function commandOrReply(
-  reply: Reply,
-  octokit: ProbotOctokit,
-  target: ReplyTarget,
-  preface: string,
-  runId: string,
-  command: () => Promise<DeliveryOutcome>,
-): Promise<DeliveryOutcome> {
-  try {
-    return await command();
-  } catch (error) {
-    if (!isDevflowError(error) || error.class !== "human") throw error;
-    await reply(octokit, target, `${preface}: ${error.message}.`);
-    return { outcome: `refused: ${error.code}`, runId };
-  }
 }

@@ -1,6 +1,6 @@
 import { APPROVAL_ACTIONS, type ApprovalAction } from "../../db/schema/index.ts";
 import { mayActHere } from "../may-act.ts";
-import { commandOrReply } from "../reply.ts";
+import { commandOrReply } from "./command-or-reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /** A gate check run's external id: it names the approval request itself. */

@@ -1,6 +1,6 @@
 import { mayActHere } from "../may-act.ts";
 import { renderRunSummary } from "../publish/render-run-status.ts";
-import { commandOrReply } from "../reply.ts";
+import { commandOrReply } from "./command-or-reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 export const COMMANDS = [

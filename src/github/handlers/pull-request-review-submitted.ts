@@ -1,5 +1,5 @@
 import { mayActHere } from "../may-act.ts";
-import { commandOrReply } from "../reply.ts";
+import { commandOrReply } from "./command-or-reply.ts";
 import type { DeliveryHandler } from "./delivery-context.ts";
 
 /**
