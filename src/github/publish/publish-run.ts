@@ -5,6 +5,7 @@ import type { Db } from "../../db/client.ts";
 import { githubPublications, isTerminal, type PublishedState } from "../../db/schema/index.ts";
 import type { RunStatus } from "../../engine/get-run-status.ts";
 import type { GitHubAccess } from "../github-access.ts";
+import { cut } from "./cut.ts";
 import { reactOnce } from "./react-once.ts";
 import {
   desiredChecks,
@@ -13,7 +14,6 @@ import {
 } from "./reconcile-check-runs.ts";
 import {
   COMMENT_LIMIT,
-  cut,
   renderPullRequestBody,
   renderRunStatus,
   statusNeedsWords,

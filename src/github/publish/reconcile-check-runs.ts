@@ -8,7 +8,7 @@ import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts
 import { renderFailureMarkdown } from "../../report/render-failure-markdown.ts";
 import { untrusted } from "../../security/untrusted-text.ts";
 import { GATE_EXTERNAL_ID_PREFIX } from "../handlers/check-run-requested-action.ts";
-import { cut } from "./render-run-status.ts";
+import { cut } from "./cut.ts";
 
 /** GitHub's limit for a check run's output summary. */
 const OUTPUT_LIMIT = 65_535;

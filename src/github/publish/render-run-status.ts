@@ -3,17 +3,11 @@ import type { FinalReport } from "../../report/final-report.ts";
 import { renderFailureMarkdown } from "../../report/render-failure-markdown.ts";
 import { renderWork } from "../../report/render-report-markdown.ts";
 import { untrusted } from "../../security/untrusted-text.ts";
+import { cut } from "./cut.ts";
 import { SHOW_RUNNING_AFTER_MS } from "./reconcile-check-runs.ts";
 
 /** GitHub's limit for an issue or pull request comment, and a pull request body. */
 export const COMMENT_LIMIT = 65_536;
-
-/** Cuts text to GitHub's limit, saying where the whole of it is. */
-export function cut(text: string, limit: number, whole: string): string {
-  if (text.length <= limit) return text;
-  const note = `\n\n…cut here to fit GitHub's limit; the whole text is ${whole}.`;
-  return text.slice(0, limit - note.length) + note;
-}
 
 const NEXT_STEP: Record<string, string> = {
   awaiting_approval:
