@@ -7,7 +7,7 @@ import {
   phaseAttempts,
   runPhases,
 } from "../db/schema/index.ts";
-import type { HumanGateKey } from "./human-gates.ts";
+import type { HumanGateKey } from "../registry/human-gates.ts";
 import { QUEUES } from "./outbox.ts";
 import { onParked, type Transition } from "./run-transition.ts";
 import type { PhaseRow } from "./types.ts";

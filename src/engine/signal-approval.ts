@@ -9,9 +9,9 @@ import {
   runPhases,
 } from "../db/schema/index.ts";
 import { assertInput, DevflowError } from "../errors.ts";
+import { humanGateAllows } from "../registry/human-gates.ts";
 import { advanceLocked } from "./advance-locked.ts";
 import { expandPlan } from "./expand-plan.ts";
-import { humanGateAllows } from "./human-gates.ts";
 import { completePhase, reopenPhase, startAttempt } from "./phase-transitions.ts";
 import { type Transition, withRun } from "./run-transition.ts";
 import { replaySideEffects, terminateRun } from "./terminate-run.ts";

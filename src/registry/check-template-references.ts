@@ -1,4 +1,4 @@
-import { HUMAN_GATES } from "../engine/human-gates.ts";
+import { HUMAN_GATES } from "./human-gates.ts";
 import type { TemplateDefinition } from "./types.ts";
 
 export interface CheckTemplateReferencesOptions {

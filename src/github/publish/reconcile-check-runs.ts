@@ -3,7 +3,7 @@ import type { ProbotOctokit } from "probot";
 import { describeActivity } from "../../agents/activity.ts";
 import type { PublishedState } from "../../db/schema/index.ts";
 import type { PhaseProgress, RunStatus } from "../../engine/get-run-status.ts";
-import { HUMAN_GATES } from "../../engine/human-gates.ts";
+import { HUMAN_GATES } from "../../registry/human-gates.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
 import { renderFailureMarkdown } from "../../report/render-failure-markdown.ts";
 import { untrusted } from "../../security/untrusted-text.ts";
