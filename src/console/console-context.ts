@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
+import type { RunRow } from "../db/rows.ts";
 import type { Engine } from "../engine/create-engine.ts";
-import type { EngineLimits, RunRow } from "../engine/types.ts";
+import type { EngineLimits } from "../engine/types.ts";
 import type { Registry } from "../registry/types.ts";
 import { readCookies } from "./cookies.ts";
 import { createGitHubSignIn, type GitHubSignIn, type SignedInUser } from "./github-sign-in.ts";

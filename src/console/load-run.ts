@@ -1,9 +1,9 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
+import type { AttemptRow, EventRow, ExecutionRow } from "../db/rows.ts";
 import { artifacts, phaseAttempts, runEvents, runnerExecutions } from "../db/schema/index.ts";
 import type { Engine } from "../engine/create-engine.ts";
 import type { RunStatus } from "../engine/get-run-status.ts";
-import type { AttemptRow, EventRow, ExecutionRow } from "../engine/types.ts";
 
 export type ArtifactRow = typeof artifacts.$inferSelect;
 

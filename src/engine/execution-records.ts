@@ -1,4 +1,5 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
+import type { ExecutionRow } from "../db/rows.ts";
 import {
   type ExecutionState,
   phaseAttempts,
@@ -7,7 +8,7 @@ import {
   runPhases,
 } from "../db/schema/index.ts";
 import { withRun } from "./run-transition.ts";
-import type { EngineDeps, ExecutionRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 /** How much of an execution's transcript is kept: its last MiB, where the failure usually is. */
 export const TRANSCRIPT_LIMIT = 1024 * 1024;

@@ -1,8 +1,8 @@
 import { and, desc, eq } from "drizzle-orm";
+import type { PhaseRow } from "../db/rows.ts";
 import { artifacts, runBindings, runPhases } from "../db/schema/index.ts";
 import type { PhasePlan } from "../registry/types.ts";
 import type { Transition } from "./run-transition.ts";
-import type { PhaseRow } from "./types.ts";
 
 /**
  * Inserts the phases of the approved plan after `planPhase`, or returns why it

@@ -1,6 +1,7 @@
 import { and, desc, eq } from "drizzle-orm";
+import type { ApprovalRow, RunRow } from "../db/rows.ts";
 import { approvalRequests, runs } from "../db/schema/index.ts";
-import type { ApprovalRow, EngineDeps, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 /** The latest run of an issue, or of the pull request devflow opened for one. */
 export async function findRun(

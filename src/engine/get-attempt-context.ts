@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
+import type { AttemptRow, PhaseRow, RunRow } from "../db/rows.ts";
 import { artifacts, phaseAttempts, runBindings, runPhases, runs } from "../db/schema/index.ts";
-import type { AttemptRow, EngineDeps, PhaseRow, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 export interface AttemptContext {
   run: RunRow;

@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, sql } from "drizzle-orm";
+import type { ApprovalRow, EventRow, PhaseRow, ReportRow, RunRow } from "../db/rows.ts";
 import {
   approvalRequests,
   artifacts,
@@ -13,7 +14,7 @@ import { type QueuePlace, queuePlace } from "./admission.ts";
 import { type FailedJob, listFailedJobs } from "./failed-jobs.ts";
 import { branchFinishing, type FinishedBranch, runEndings } from "./run-endings.ts";
 import { runHeadSha } from "./run-head.ts";
-import type { ApprovalRow, EngineDeps, EventRow, PhaseRow, ReportRow, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 export interface RunStatus {
   run: RunRow;

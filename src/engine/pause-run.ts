@@ -1,9 +1,10 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
+import type { RunRow } from "../db/rows.ts";
 import { phaseAttempts, runnerExecutions } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { QUEUES } from "./outbox.ts";
 import { onParked, withRun } from "./run-transition.ts";
-import type { EngineDeps, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 const PAUSABLE = new Set<RunRow["state"]>(["planning", "executing", "awaiting_approval"]);
 

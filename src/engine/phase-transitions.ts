@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
+import type { PhaseRow } from "../db/rows.ts";
 import {
   type AttemptFeedback,
   approvalRequests,
@@ -10,7 +11,6 @@ import {
 import type { HumanGateKey } from "../registry/human-gates.ts";
 import { QUEUES } from "./outbox.ts";
 import { onParked, type Transition } from "./run-transition.ts";
-import type { PhaseRow } from "./types.ts";
 
 /*
  * Every change of a phase's state, each with the event that records it: the one

@@ -1,9 +1,9 @@
 import { and, asc, count, eq, inArray } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
+import type { RunRow } from "../db/rows.ts";
 import { isTerminal, runEvents } from "../db/schema/index.ts";
 import type { FailedJob } from "./failed-jobs.ts";
 import { QUEUES } from "./outbox.ts";
-import type { RunRow } from "./types.ts";
 
 /**
  * How a run ends, and ends again: a completed run can be revised (`run.revised`),

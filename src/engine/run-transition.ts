@@ -1,10 +1,11 @@
 import { eq, sql } from "drizzle-orm";
 import { fromDrizzle, type SendOptions } from "pg-boss";
 import type { Tx } from "../db/client.ts";
+import type { RunRow } from "../db/rows.ts";
 import { runEvents, runs } from "../db/schema/index.ts";
 import { DevflowError } from "../errors.ts";
 import { QUEUES, type QueueName, type QueuePayloads } from "./outbox.ts";
-import type { EngineDeps, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 /**
  * One transition of one run, inside one transaction that holds the run's row lock.

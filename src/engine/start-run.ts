@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { and, count, eq, isNull, notInArray, or, sql } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
+import type { RunRow } from "../db/rows.ts";
 import {
   type RunAgentConfig,
   runBindings,
@@ -13,7 +14,7 @@ import { assertInput, DevflowError } from "../errors.ts";
 import type { PersonaEntry, RepositoryTemplate, TemplateDefinition } from "../registry/types.ts";
 import { admitQueued, queuePlace, takeAdmissionLock } from "./admission.ts";
 import { inTransaction, lockRun } from "./run-transition.ts";
-import type { EngineDeps, RunRow } from "./types.ts";
+import type { EngineDeps } from "./types.ts";
 
 export interface StartRunInput {
   /** Makes the start idempotent: the webhook delivery id, or a CLI-chosen key. */

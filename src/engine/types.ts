@@ -1,24 +1,7 @@
 import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.ts";
-import type {
-  approvalRequests,
-  phaseAttempts,
-  runEvents,
-  runnerExecutions,
-  runPhases,
-  runReports,
-  runs,
-} from "../db/schema/index.ts";
 import type { Registry } from "../registry/types.ts";
-
-export type RunRow = typeof runs.$inferSelect;
-export type PhaseRow = typeof runPhases.$inferSelect;
-export type AttemptRow = typeof phaseAttempts.$inferSelect;
-export type ApprovalRow = typeof approvalRequests.$inferSelect;
-export type ExecutionRow = typeof runnerExecutions.$inferSelect;
-export type EventRow = typeof runEvents.$inferSelect;
-export type ReportRow = typeof runReports.$inferSelect;
 
 export interface EngineLimits {
   maxActiveRuns: number;

@@ -1,5 +1,6 @@
 import { and, asc, eq } from "drizzle-orm";
 import type { Tx } from "../db/client.ts";
+import type { RunRow } from "../db/rows.ts";
 import {
   approvalRequests,
   artifacts,
@@ -7,7 +8,6 @@ import {
   runEvents,
   runPhases,
 } from "../db/schema/index.ts";
-import type { RunRow } from "../engine/types.ts";
 import {
   type FinalReport,
   type ImplementationWork,

@@ -1,5 +1,5 @@
+import type { PhaseRow } from "../../db/rows.ts";
 import type { ProducedArtifact } from "../../engine/record-phase-result.ts";
-import type { PhaseRow } from "../../engine/types.ts";
 import { runDirectory } from "../../report/final-report.ts";
 import { renderArtifactMarkdown } from "../../report/render-artifact-markdown.ts";
 import type { Secrets } from "../../security/secrets.ts";

@@ -1,4 +1,4 @@
-import type { RunRow } from "../../engine/types.ts";
+import type { RunRow } from "../../db/rows.ts";
 import type { ReadOnlyMount } from "../runner.ts";
 
 export interface AttemptCommit {
