@@ -46,8 +46,8 @@ function prettyDestination(fd: 1 | 2): DestinationStream {
   const out = pino.destination({ fd, sync: true });
   const pretty = prettyFactory({
     colorize: (fd === 2 ? process.stderr : process.stdout).isTTY === true,
-    // service and worker are the same on every line of one terminal.
-    ignore: "service,worker",
+    // The same on every line a terminal shows: one process.
+    ignore: "service,role,worker",
   });
   return { write: (line: string) => out.write(pretty(line)) };
 }
