@@ -1,11 +1,8 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Db } from "./db/client.ts";
+import type { RouteHandler } from "./github/route-handler.ts";
 import { createWebhookEndpoint } from "./github/webhook-endpoint.ts";
 import type { Metrics } from "./observability/metrics.ts";
-
-/** A plain Node request handler: true when it answered the request. */
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 /**
  * devflow's HTTP surface, in the order requests try it: the webhook endpoint

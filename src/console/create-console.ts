@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import type { RouteHandler } from "../app.ts";
+import type { RouteHandler } from "../github/route-handler.ts";
 import { handleAction } from "./console-actions.ts";
 import { serveAsset } from "./console-assets.ts";
 import { type ConsoleOptions, createConsoleContext } from "./console-context.ts";

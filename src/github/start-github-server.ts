@@ -2,9 +2,10 @@ import { createServer } from "node:http";
 import Bottleneck from "bottleneck";
 import type { Logger } from "pino";
 import { Probot, ProbotOctokit, run } from "probot";
-import { createDevflowRoutes, type RouteHandler } from "../app.ts";
+import { createDevflowRoutes } from "../app.ts";
 import type { Db } from "../db/client.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { RouteHandler } from "./route-handler.ts";
 
 export interface GitHubAppCredentials {
   appId: number;

@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { readAgentFile, removeAgentFile, writeDevflowFile } from "../../src/runner/agent-files.ts";
 import { agentFailure, transcriptTail } from "../../src/runner/attempt/attempt-failure.ts";
 import { buildPrompt, sanitiseUntrustedText } from "../../src/runner/build-prompt.ts";
-import { judge, parseEgressRule } from "../../src/security/egress-policy.ts";
 import { runGit } from "../../src/runner/workspaces/run-git.ts";
+import { judge, parseEgressRule } from "../../src/security/egress-policy.ts";
 import { createSecrets } from "../../src/security/secrets.ts";
 import { tempDir } from "../helpers/git-fixtures.ts";
 
