@@ -217,3 +217,44 @@ describe.skipIf(!docker.available)(
     }, 120_000);
   },
 );
+
+describe("what an agent hides from a walk by path, in the process runner", () => {
+  it("a set-id program and a FIFO past PATH_MAX or under a name that is not UTF-8 are taken back too", async () => {
+    const runner = createProcessRunner({ limits: { pids: 200, memoryMb: 512, tmpMb: 64 } });
+    const request = agentRequest(insider(["deep", "rootfs"]));
+    const { exit, transcript, findings } = await runAgentDirectly(runner, request);
+    expect(exit.exitCode).toBe(0);
+    expect(findings.get("deep")).toEqual({ depth: 1100 });
+    expect(transcript).toMatch(/devflow: the agent left 2 set-user-ID or set-group-ID file\(s\)/);
+    expect(transcript).toMatch(/devflow: the agent left 2 FIFO\(s\) or socket\(s\), removed/);
+    // find walks relative to each directory: it sees what a walk by full path cannot.
+    const left = execFileSync(
+      "find",
+      [
+        "-P",
+        request.workspace,
+        "(",
+        "-perm",
+        "/6022",
+        "-o",
+        "-type",
+        "p",
+        "-o",
+        "!",
+        "-uid",
+        String(process.getuid?.()),
+        ")",
+        "-print",
+      ],
+      { encoding: "latin1", maxBuffer: 64 * 1024 * 1024 },
+    );
+    expect(left).toBe("");
+    expect(existsSync(request.ioDir)).toBe(false);
+    // Its own root and /dev are read-only; /dev/shm is as small as /tmp.
+    expect(findings.get("rootfs")).toEqual({
+      root: "EROFS",
+      dev: "EROFS",
+      shm: { mib: 64, code: "ENOSPC" },
+    });
+  }, 120_000);
+});

@@ -173,7 +173,10 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
       );
     await cgroup?.remove().catch(() => undefined);
     const taken = await takeBack([request.workspace, request.ioDir]);
-    const name = (path: string) => path.replace(request.workspace, "/workspace");
+    const name = (path: string) => {
+      const shown = path.replace(request.workspace, "/workspace");
+      return shown.length > 160 ? `${shown.slice(0, 80)}…${shown.slice(-79)}` : shown;
+    };
     if (taken.setId.length > 0)
       sink.write(
         `devflow: the agent left ${taken.setId.length} set-user-ID or set-group-ID file(s), no longer so: ${taken.setId.slice(0, 5).map(name).join(", ")}\n`,

@@ -104,6 +104,8 @@ export function bubblewrapArgs(options: BubblewrapOptions): {
     ...sized("/tmp", options.tmpBytes),
     ...sized("/var/tmp", options.tmpBytes),
     ...sized("/run", RUN_BYTES),
+    // bubblewrap's /dev keeps a /dev/shm directory on its own unsized tmpfs.
+    ...sized("/dev/shm", options.tmpBytes),
     "--bind",
     source(options.workspace),
     SANDBOX.workspace,
@@ -119,6 +121,9 @@ export function bubblewrapArgs(options: BubblewrapOptions): {
   // The launcher lives in the writable execution directory: mounted read-only over
   // itself, the agent cannot swap it.
   if (options.launcher) args.push("--ro-bind", join(sandboxFiles, "init.mjs"), SANDBOX.init);
+  // The sandbox's root and /dev are tmpfs of bubblewrap's, unsized and the agent's
+  // to fill: read-only once every mount is in place.
+  args.push("--remount-ro", "/dev", "--remount-ro", "/");
   args.push("--chdir", SANDBOX.workspace, "--");
   if (options.launcher) args.push(process.execPath, SANDBOX.init);
   args.push(...tools.argv);

@@ -1,5 +1,9 @@
+import { execFile } from "node:child_process";
 import { chmod, lstat, readdir, rm, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
 
 /**
  * Removes `path` and everything under it without following a single symlink (a
@@ -14,7 +18,14 @@ export async function removeTree(path: string): Promise<void> {
     await rm(path, { recursive: true, force: true });
     return;
   } catch {
-    await walkAndRemove(path);
+    // Then the walk; then GNU rm, which goes relative to each directory it opens: a
+    // tree nested past PATH_MAX or named in bytes that are not UTF-8 defeats both
+    // fs.rm and a walk by full paths, not it (as root it also reads what is unreadable).
+    try {
+      await walkAndRemove(path);
+    } catch {
+      await run("rm", ["-rf", "--one-file-system", "--", path]);
+    }
   }
 }
 
