@@ -49,8 +49,8 @@ it serves the setup page that registers the GitHub App.
 ${SERVICE_NOTE}`,
     async run(args) {
       noArguments("start", args);
-      const { runService } = await import("./cli/run-service.ts");
-      await runService({ settings: readSettings(), role: "start" });
+      const { serviceCommand } = await import("./cli/service-command.ts");
+      await serviceCommand({ settings: readSettings(), role: "start" });
       return EXIT.ok;
     },
   },
@@ -64,8 +64,8 @@ the jobs across them.
 ${SERVICE_NOTE}`,
     async run(args) {
       noArguments("worker", args);
-      const { runService } = await import("./cli/run-service.ts");
-      await runService({ settings: readSettings(), role: "worker" });
+      const { serviceCommand } = await import("./cli/service-command.ts");
+      await serviceCommand({ settings: readSettings(), role: "worker" });
       return EXIT.ok;
     },
   },
@@ -77,8 +77,8 @@ then exits. devflow start and devflow worker do this too; run it on its own
 before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
     async run(args) {
       noArguments("migrate", args);
-      const { runMigrate } = await import("./cli/run-migrate.ts");
-      await runMigrate({ settings: readSettings() });
+      const { migrateCommand } = await import("./cli/migrate-command.ts");
+      await migrateCommand({ settings: readSettings() });
       return EXIT.ok;
     },
   },
@@ -91,31 +91,33 @@ before rolling out a new version to many hosts. Exit codes: 0 done, 1 failed.`,
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
-      const { runDoctor } = await import("./cli/run-doctor.ts");
-      return (await runDoctor(process.env, { offline: offline ?? false })) ? EXIT.ok : EXIT.failed;
+      const { doctorCommand } = await import("./cli/doctor/doctor-command.ts");
+      return (await doctorCommand(process.env, { offline: offline ?? false }))
+        ? EXIT.ok
+        : EXIT.failed;
     },
   },
   runs: {
     usage: RUNS_USAGE,
     async run(args) {
-      const { runRuns } = await import("./cli/run-runs.ts");
-      await runRuns(readSettings(), args);
+      const { runsCommand } = await import("./cli/runs-command.ts");
+      await runsCommand(readSettings(), args);
       return EXIT.ok;
     },
   },
   jobs: {
     usage: JOBS_USAGE,
     async run(args) {
-      const { runJobs } = await import("./cli/run-jobs.ts");
-      await runJobs(readSettings(), args);
+      const { jobsCommand } = await import("./cli/jobs-command.ts");
+      await jobsCommand(readSettings(), args);
       return EXIT.ok;
     },
   },
   templates: {
     usage: TEMPLATES_USAGE,
     async run(args) {
-      const { runTemplates } = await import("./cli/run-templates.ts");
-      return (await runTemplates(args)) ? EXIT.ok : EXIT.failed;
+      const { templatesCommand } = await import("./cli/templates-command.ts");
+      return (await templatesCommand(args)) ? EXIT.ok : EXIT.failed;
     },
   },
 };

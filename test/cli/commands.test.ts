@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
 import { afterEach, describe, expect, it } from "vitest";
-import { doctor } from "../../src/cli/run-doctor.ts";
+import { doctorChecks as doctor } from "../../src/cli/doctor/doctor-checks.ts";
 import { runDevflow } from "../helpers/cli-process.ts";
 import { tempDir } from "../helpers/git-fixtures.ts";
 import { API, APP_ID, appPrivateKey, WEBHOOK_SECRET } from "../helpers/github-fixtures.ts";

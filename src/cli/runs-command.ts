@@ -11,7 +11,7 @@ import { withEngine } from "./open-engine.ts";
 const ACTOR = "cli";
 
 /** `devflow runs …`: lists, shows and steers runs from a shell. */
-export async function runRuns(settings: Settings, args: string[]): Promise<void> {
+export async function runsCommand(settings: Settings, args: string[]): Promise<void> {
   const [action, ...rest] = args;
   const { values, positionals } = parse(rest);
   switch (action) {

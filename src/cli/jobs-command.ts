@@ -15,7 +15,7 @@ function describe(job: FailedJob): string {
 }
 
 /** `devflow jobs …`: the jobs that failed every retry, and retrying them. */
-export async function runJobs(settings: Settings, args: string[]): Promise<void> {
+export async function jobsCommand(settings: Settings, args: string[]): Promise<void> {
   const [action, ...rest] = args;
   let values: { all?: boolean | undefined; json?: boolean | undefined };
   let positionals: string[];

@@ -7,7 +7,7 @@ import { storeRegistry } from "../registry/store-registry.ts";
 import type { Settings } from "../settings.ts";
 
 /** Applies the migrations and stores the registry, then exits. */
-export async function runMigrate({ settings }: { settings: Settings }): Promise<void> {
+export async function migrateCommand({ settings }: { settings: Settings }): Promise<void> {
   const log = createLogger({ level: settings.logLevel, role: "migrate" });
   const registry = loadRegistry();
   const opened = await openDatabaseUrl({ settings, log });

@@ -39,7 +39,7 @@ function withSiblingPersonas(
 }
 
 /** `devflow templates validate FILE...`; resolves to whether every file is valid. */
-export async function runTemplates(args: string[]): Promise<boolean> {
+export async function templatesCommand(args: string[]): Promise<boolean> {
   const [action, ...files] = args;
   if (action !== "validate") {
     throw new UsageError(

@@ -77,7 +77,7 @@ function checkSandbox(settings: Settings, log: ReturnType<typeof createLogger>):
   }
 }
 
-export interface RunServiceOptions {
+export interface ServiceCommandOptions {
   settings: Settings;
   /** `start` runs everything this version has; `worker` only the job workers. */
   role: "start" | "worker";
@@ -89,7 +89,7 @@ export interface RunServiceOptions {
  * near the end has its agent stopped and its phase handed back as a new attempt,
  * for whichever worker picks it up), and stops the embedded database cleanly.
  */
-export async function runService({ settings, role }: RunServiceOptions): Promise<void> {
+export async function serviceCommand({ settings, role }: ServiceCommandOptions): Promise<void> {
   const log = createLogger({ level: settings.logLevel, role });
   checkSandbox(settings, log);
   const credentials = await appCredentials(settings);
