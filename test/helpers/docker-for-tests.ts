@@ -1,4 +1,9 @@
 import Docker from "dockerode";
+import {
+  createDockerRunner,
+  type DockerRunnerOptions,
+} from "../../src/runner/backends/docker-runner.ts";
+import type { Runner } from "../../src/runner/runner.ts";
 
 export interface DockerForTests {
   available: boolean;
@@ -35,4 +40,26 @@ export async function dockerForTests(): Promise<DockerForTests> {
   }
   if (reason !== "") process.stdout.write(`docker tests skipped: ${reason}\n`);
   return { available: reason === "", reason, docker, image, socketPath };
+}
+
+/**
+ * A Docker runner on the tests' engine and image with small limits (1 CPU, 512 MiB,
+ * 128 processes, no network), showing `readOnly` host paths (the fixture agents) in
+ * every container.
+ */
+export function dockerRunnerForTests(
+  docker: DockerForTests,
+  readOnly: string[] = [],
+  options: Partial<DockerRunnerOptions> = {},
+): Runner {
+  return createDockerRunner({
+    image: docker.image,
+    network: "none",
+    cpus: 1,
+    memoryMb: 512,
+    pids: 128,
+    readOnly,
+    ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
+    ...options,
+  });
 }

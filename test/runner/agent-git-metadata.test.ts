@@ -5,11 +5,10 @@ import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runnerExecutions } from "../../src/db/schema/index.ts";
-import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { readSettings } from "../../src/settings.ts";
-import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { dockerForTests, dockerRunnerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, type HarnessOptions, startHarness } from "../helpers/harness.ts";
 
@@ -64,16 +63,7 @@ const backends = [
   {
     name: "docker",
     available: docker.available,
-    runner: () =>
-      createDockerRunner({
-        image: docker.image,
-        network: "none",
-        cpus: 1,
-        memoryMb: 512,
-        pids: 128,
-        readOnly: [fixtures],
-        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
-      }),
+    runner: () => dockerRunnerForTests(docker, [fixtures]),
   },
 ];
 

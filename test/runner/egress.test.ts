@@ -6,11 +6,10 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runnerExecutions } from "../../src/db/schema/index.ts";
 import { desiredChecks } from "../../src/github/publish/reconcile-check-runs.ts";
-import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { parseEgressRule } from "../../src/security/egress-policy.ts";
-import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { dockerForTests, dockerRunnerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 
@@ -35,16 +34,7 @@ const backends: { name: string; available: boolean; runner: () => Runner }[] = [
   {
     name: "docker",
     available: docker.available,
-    runner: () =>
-      createDockerRunner({
-        image: docker.image,
-        network: "none",
-        cpus: 1,
-        memoryMb: 512,
-        pids: 128,
-        readOnly: [fixtures],
-        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
-      }),
+    runner: () => dockerRunnerForTests(docker, [fixtures]),
   },
 ];
 

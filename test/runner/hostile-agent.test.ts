@@ -12,12 +12,11 @@ import {
   renderPullRequestBody,
   renderRunStatus,
 } from "../../src/github/publish/render-run-status.ts";
-import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
 import { parseEgressRule } from "../../src/security/egress-policy.ts";
 import { createSecrets } from "../../src/security/secrets.ts";
-import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { dockerForTests, dockerRunnerForTests } from "../helpers/docker-for-tests.ts";
 import { createBareRemote, git, tempDir } from "../helpers/git-fixtures.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 import { processesOfRun } from "../helpers/runner-contract.ts";
@@ -62,16 +61,8 @@ const backends: Backend[] = [
     name: "docker",
     available: docker.available,
     runner: () =>
-      createDockerRunner({
-        image: docker.image,
-        network: "none",
-        cpus: 1,
-        memoryMb: 512,
-        pids: 128,
-        // The hostile script is the operator's: shown read-only, as DEVFLOW_SANDBOX_READ_ONLY would.
-        readOnly: [fixtures],
-        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
-      }),
+      // The hostile script is the operator's: shown read-only, as DEVFLOW_SANDBOX_READ_ONLY would.
+      dockerRunnerForTests(docker, [fixtures]),
     survivors: async (runId) =>
       docker.docker.listContainers({ all: true, filters: { label: [`dev.devflow.run=${runId}`] } }),
   },

@@ -5,11 +5,10 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import { probeCgroups } from "../../src/runner/sandbox/sandbox-limits.ts";
 import { SANDBOX_UIDS } from "../../src/runner/sandbox/sandbox-user.ts";
-import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { dockerForTests, dockerRunnerForTests } from "../helpers/docker-for-tests.ts";
 import { executionProcesses } from "../helpers/execution-processes.ts";
 import { createBareRemote, tempDir } from "../helpers/git-fixtures.ts";
 import { startHarness } from "../helpers/harness.ts";
@@ -174,15 +173,7 @@ describe.skipIf(!docker.available)(
   "an agent that has read the sandbox's code, in the docker runner",
   () => {
     it("is no one on the host and leaves no set-id program, FIFO or file of its own behind", async () => {
-      const runner = createDockerRunner({
-        image: docker.image,
-        network: "none",
-        cpus: 1,
-        memoryMb: 512,
-        pids: 128,
-        readOnly: [dirname(INSIDER)],
-        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
-      });
+      const runner = dockerRunnerForTests(docker, [dirname(INSIDER)]);
       const request = agentRequest({
         argv: ["node", INSIDER, "identity", "setid", "links"],
         env: {},

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { createDockerRunner } from "../../src/runner/backends/docker-runner.ts";
 import { createProcessRunner } from "../../src/runner/backends/process-runner.ts";
 import type { Runner } from "../../src/runner/runner.ts";
-import { dockerForTests } from "../helpers/docker-for-tests.ts";
+import { dockerForTests, dockerRunnerForTests } from "../helpers/docker-for-tests.ts";
 import { type Harness, startHarness } from "../helpers/harness.ts";
 import { expectTranscriptFloodBounded } from "../helpers/transcript-flood.ts";
 
@@ -16,15 +15,7 @@ const backends: { name: string; available: boolean; runner: () => Runner }[] = [
   {
     name: "docker",
     available: docker.available,
-    runner: () =>
-      createDockerRunner({
-        image: docker.image,
-        network: "none",
-        cpus: 1,
-        memoryMb: 512,
-        pids: 128,
-        ...(docker.socketPath === undefined ? {} : { socketPath: docker.socketPath }),
-      }),
+    runner: () => dockerRunnerForTests(docker),
   },
 ];
 

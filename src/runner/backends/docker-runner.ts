@@ -19,12 +19,7 @@ import {
 import { type EgressProxy, startEgressProxy } from "../sandbox/egress-proxy.ts";
 import { handOver, takeBack } from "../sandbox/hand-over.ts";
 import { type SandboxUser, sandboxUser } from "../sandbox/sandbox-user.ts";
-import {
-  loopbackForwards,
-  proxyEnvironment,
-  SANDBOX,
-  writeSandboxFiles,
-} from "../sandbox/sandbox-view.ts";
+import { launcherConfig, SANDBOX, writeSandboxFiles } from "../sandbox/sandbox-view.ts";
 import {
   DEFAULT_TRANSCRIPT_MAX_BYTES,
   openTranscriptReader,
@@ -314,14 +309,7 @@ export function createDockerRunner(options: DockerRunnerOptions): Runner {
     const sandboxFiles = join(request.ioDir, "sandbox");
     const env = {
       ...agentEnvironment(request, { home: HOME, path: PATH }),
-      DEVFLOW_SANDBOX: JSON.stringify({
-        env: proxyEnvironment(),
-        proxySocket: `${SANDBOX.netDir}/proxy.sock`,
-        proxyPort: SANDBOX.proxyPort,
-        forwards: loopbackForwards(request.egress.rules),
-        deadlineMs: request.timeoutMs + 5_000,
-        ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
-      }),
+      DEVFLOW_SANDBOX: launcherConfig(request),
     };
     return docker.createContainer({
       Image: options.image,

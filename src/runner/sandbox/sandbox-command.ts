@@ -13,7 +13,7 @@ import {
   type ExecutionCgroup,
 } from "./sandbox-limits.ts";
 import type { SandboxUser } from "./sandbox-user.ts";
-import { loopbackForwards, proxyEnvironment, SANDBOX, writeSandboxFiles } from "./sandbox-view.ts";
+import { launcherConfig, SANDBOX, writeSandboxFiles } from "./sandbox-view.ts";
 
 /** The paths of one execution's files: the agent's directory and devflow's own beside it. */
 export function executionFiles(ioDir: string) {
@@ -124,14 +124,7 @@ export async function sandboxCommand(
       ...(request.onEgressDenied === undefined ? {} : { onDenied: request.onEgressDenied }),
     });
     Object.assign(env, {
-      DEVFLOW_SANDBOX: JSON.stringify({
-        env: proxyEnvironment(),
-        proxySocket: `${SANDBOX.netDir}/proxy.sock`,
-        proxyPort: SANDBOX.proxyPort,
-        forwards: loopbackForwards(request.egress.rules),
-        deadlineMs: request.timeoutMs + 5_000,
-        ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
-      }),
+      DEVFLOW_SANDBOX: launcherConfig(request),
     });
   } else if (request.command.stdinFile !== undefined) {
     stdin = openSync(join(request.ioDir, relative(SANDBOX.io, request.command.stdinFile)), "r");

@@ -3,6 +3,7 @@ import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { delimiter, dirname, isAbsolute, join, posix, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { EgressRule } from "../../security/egress-policy.ts";
+import type { RunnerRequest } from "../runner.ts";
 
 /** Where things are inside every sandbox, whichever the runner. */
 export const SANDBOX = {
@@ -46,6 +47,24 @@ export function loopbackForwards(rules: EgressRule[]): SandboxForward[] {
     }
   }
   return forwards;
+}
+
+/**
+ * What the launcher inside a networked sandbox is told (its DEVFLOW_SANDBOX
+ * variable): the proxy's socket and port, the loopback forwards, its deadline and
+ * the agent's stdin, the same for every runner.
+ */
+export function launcherConfig(
+  request: Pick<RunnerRequest, "egress" | "timeoutMs" | "command">,
+): string {
+  return JSON.stringify({
+    env: proxyEnvironment(),
+    proxySocket: `${SANDBOX.netDir}/proxy.sock`,
+    proxyPort: SANDBOX.proxyPort,
+    forwards: loopbackForwards(request.egress.rules),
+    deadlineMs: request.timeoutMs + 5_000,
+    ...(request.command.stdinFile === undefined ? {} : { stdin: request.command.stdinFile }),
+  });
 }
 
 /** The environment that sends an agent's HTTP clients through the sandbox's proxy. */
