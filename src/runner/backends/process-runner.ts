@@ -164,7 +164,9 @@ export function createProcessRunner(options: ProcessRunnerOptions = {}): Runner 
     cgroup: ExecutionCgroup | undefined,
   ): Promise<void> {
     const inGroup = (await cgroup?.kill().catch(() => 0)) ?? 0;
-    const leftovers = await killLeftovers(request.executionId).catch(() => 0);
+    // Without a group that holds them all, what carries the execution's id is found by scanning.
+    const leftovers =
+      cgroup?.holdsAll === true ? 0 : await killLeftovers(request.executionId).catch(() => 0);
     const outlived = Math.max(inGroup, leftovers);
     await drained(child, 5_000);
     if (outlived > 0)

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, statSync } from "node:fs";
+import { mkdirSync, openSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { SandboxLimits } from "../../security/execution-limits.ts";
 import { agentEnvironment } from "../agent-environment.ts";
@@ -21,7 +21,7 @@ export function executionFiles(ioDir: string) {
     ioDir,
     /** The egress proxy's socket, mounted read-only. */
     netDir: `${ioDir}.net`,
-    /** An empty directory the launcher mounts its staging tmpfs on (root only). */
+    /** The launcher's staging directory: an entry per staged path (root only). */
     stageDir: `${ioDir}.stage`,
     /** The output, as devflow received it through its pipes: no sandbox sees this file. */
     log: `${ioDir}.transcript.log`,
@@ -68,7 +68,7 @@ function stagingFor(hostPaths: string[]): Staging {
     }
     if (root !== undefined) rootOf.set(path, root);
   }
-  // The staging tmpfs is shown at STAGE_POINT, over what the host has there: once
+  // The staging directory is shown at STAGE_POINT, over what the host has there: once
   // anything is staged, what else is bound from under it is staged too.
   if (rootOf.size > 0) {
     for (const path of hostPaths) {
@@ -151,7 +151,16 @@ export async function sandboxCommand(
   // directories by their paths: the launcher stages what lies past a directory
   // others may not enter, and bubblewrap binds those.
   const stage = user.dedicated ? stagingFor(bubblewrapArgs(bwrapOptions).hostPaths) : NO_STAGING;
-  if (stage.roots.length > 0) mkdirSync(files.stageDir, { recursive: true, mode: 0o700 });
+  if (stage.roots.length > 0) {
+    // An entry per staged path to mount it on, made by devflow; shown at STAGE_POINT,
+    // the directory must let the agent's uid through.
+    mkdirSync(files.stageDir, { recursive: true, mode: 0o755 });
+    for (const [index, root] of stage.roots.entries()) {
+      const entry = join(files.stageDir, String(index));
+      if (statSync(root).isDirectory()) mkdirSync(entry, { mode: 0o755 });
+      else writeFileSync(entry, "", { mode: 0o644 });
+    }
+  }
   const bwrap = bubblewrapArgs({ ...bwrapOptions, source: stage.source });
   env.PATH = bwrap.path;
   const argv = sandboxLaunch({

@@ -92,6 +92,11 @@ export function probeCgroups(configured?: string): CgroupSupport {
 export interface ExecutionCgroup {
   /** The cgroup.procs files the sandbox's first process writes itself into. */
   procs: string[];
+  /**
+   * Whether the group holds every process of the execution for certain (a pids
+   * group: an unprivileged process cannot leave it), so killing it kills them all.
+   */
+  holdsAll: boolean;
   /** Kills every process in the group and waits (bounded) until none is left. */
   kill(): Promise<number>;
   /** Removes the group (after `kill`). */
@@ -171,6 +176,7 @@ export async function createExecutionCgroup(
   }
   return {
     procs: dirs.map((dir) => join(dir, "cgroup.procs")),
+    holdsAll: support.parents.pids !== undefined,
     kill: () => killGroup(dirs),
     remove: () => removeGroups(dirs),
   };
