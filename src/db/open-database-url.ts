@@ -2,13 +2,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
 import type { Logger } from "pino";
 import { DevflowError } from "../errors.ts";
 import type { Settings } from "../settings.ts";
-import { embeddedUrl, startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { readProcess } from "./read-process.ts";
-import { waitForDataDir } from "./wait-for-data-dir.ts";
+import { answeringUrl, waitForDataDir } from "./wait-for-data-dir.ts";
 
 export interface OpenedDatabase {
   url: string;
@@ -142,18 +141,5 @@ export async function runningEmbeddedUrl(dataDir: string): Promise<string | unde
     return undefined;
   }
   // Line 4 of postmaster.pid is the port the postmaster listens on.
-  const port = Number(pidFile.split("\n")[3]);
-  if (!Number.isInteger(port) || port <= 0) return undefined;
-  const url = embeddedUrl(port, "devflow");
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  // A server that is stopping may terminate the connection as soon as it is made.
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return url;
-  } catch {
-    return undefined;
-  } finally {
-    await client.end().catch(() => {});
-  }
+  return answeringUrl(Number(pidFile.split("\n")[3]));
 }

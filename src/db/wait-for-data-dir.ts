@@ -136,7 +136,7 @@ async function lookAtLockFile(databaseDir: string): Promise<LeftRunning | Going 
 }
 
 /** The URL of the cluster answering on `port` (a connection there proves it is up). */
-async function answeringUrl(port: number): Promise<string | undefined> {
+export async function answeringUrl(port: number): Promise<string | undefined> {
   if (!Number.isInteger(port) || port <= 0) return undefined;
   const url = embeddedUrl(port, "devflow");
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
